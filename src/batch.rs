@@ -1,0 +1,63 @@
+//! Gathering a batch: chosen rows of u8 pixels → f32 in the workspace,
+//! standardised to mean 0 and standard deviation 1 over the whole batch
+//! (all rows × 784 pixels together, as the tutorial does).
+//!
+//! The mean and variance come exactly from integer sums of the bytes, which
+//! also keeps them independent of summation order.
+
+use crate::dataset::{Dataset, PIXELS};
+use crate::workspace::Workspace;
+
+/// Copies the items `indices` of `data` into `ws` (x standardised, labels).
+/// Panics if there are more indices than the workspace has rows: the training
+/// loop never asks for that.
+pub fn gather<I>(ws: &mut Workspace, data: &Dataset, indices: I)
+where
+    I: ExactSizeIterator<Item = usize> + Clone,
+{
+    let n = indices.len();
+    assert!(n <= ws.capacity(), "batch of {n} exceeds workspace");
+    ws.rows = n;
+
+    let (mut sum, mut sum_sq) = (0u64, 0u64);
+    for i in indices.clone() {
+        let (s, sq) = byte_sums(data.image(i));
+        sum += s;
+        sum_sq += sq;
+    }
+    let (scale, offset) = standardisation(sum, sum_sq, (n * PIXELS) as u64);
+
+    let x = ws.x.as_slice_mut().expect("workspace x is contiguous");
+    for (row, i) in x.chunks_exact_mut(PIXELS).zip(indices.clone()) {
+        for (out, &p) in row.iter_mut().zip(data.image(i)) {
+            *out = p as f32 * scale + offset;
+        }
+    }
+    for (label, i) in ws.labels.iter_mut().zip(indices) {
+        *label = data.label(i);
+    }
+}
+
+/// Sum and sum of squares of one image's bytes. Plain u32 lanes so the
+/// compiler vectorises it (784 · 255² fits in u32).
+fn byte_sums(pixels: &[u8]) -> (u64, u64) {
+    let (mut s, mut sq) = (0u32, 0u32);
+    for &p in pixels {
+        let p = p as u32;
+        s += p;
+        sq += p * p;
+    }
+    (s as u64, sq as u64)
+}
+
+/// `(scale, offset)` with `x = p · scale + offset` standardised. A batch whose
+/// pixels are all equal (a blank image) has std 0: it maps to all zeros
+/// rather than NaN.
+pub fn standardisation(sum: u64, sum_sq: u64, count: u64) -> (f32, f32) {
+    let mean = sum as f64 / count as f64;
+    // count² · variance = count · Σp² − (Σp)², exact in u128.
+    let scaled_variance = count as u128 * sum_sq as u128 - sum as u128 * sum as u128;
+    let std = (scaled_variance as f64).sqrt() / count as f64;
+    let scale = if std > 0.0 { 1.0 / std } else { 1.0 };
+    (scale as f32, (-mean * scale) as f32)
+}

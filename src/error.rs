@@ -1,0 +1,60 @@
+//! The one error type of the crate. Every message names the file or the
+//! setting at fault and says what was expected, so `main` can print it as a
+//! single line and exit with status 2.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{}: {problem}", path.display())]
+    Idx { path: PathBuf, problem: IdxProblem },
+
+    #[error("{0}")]
+    Data(String),
+
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What is wrong with an IDX file, one variant per check so that tests can
+/// tell the checks apart.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdxProblem {
+    #[error("file is {found} bytes long, too short for an IDX header ({needed} bytes)")]
+    TruncatedHeader { needed: usize, found: usize },
+
+    #[error(
+        "wrong magic number {found:#010x} (expected {expected:#010x} = {expected} for {what})"
+    )]
+    BadMagic {
+        expected: u32,
+        found: u32,
+        what: &'static str,
+    },
+
+    #[error("has {found} dimensions, expected {expected}")]
+    BadDimensionCount { expected: usize, found: usize },
+
+    #[error("images are {rows}x{cols} pixels, expected 28x28")]
+    BadImageSize { rows: usize, cols: usize },
+
+    #[error("header promises {expected} bytes of data but the file holds {found}: truncated")]
+    Truncated { expected: usize, found: usize },
+
+    #[error("header promises {expected} bytes of data but the file holds {found}: {} bytes too many", found - expected)]
+    TrailingBytes { expected: usize, found: usize },
+
+    #[error("header dimensions {dims:?} overflow the address space")]
+    Overflow { dims: Vec<u32> },
+
+    #[error("gzip stream is corrupt: {0}")]
+    BadGzip(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

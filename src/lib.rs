@@ -1,0 +1,24 @@
+//! mnist-mlp: the one-hidden-layer network of Nielsen's "Neural Networks and
+//! Deep Learning", vectorised over mini-batches, every batched product an
+//! OpenBLAS sgemm into buffers allocated once.
+//!
+//! Data flows idx → dataset → batch (into a workspace) → network → sgd, driven
+//! by train; metrics reports each epoch; commands wires them for the CLI.
+
+// Links OpenBLAS's cblas symbols, which ndarray's `blas` feature calls.
+extern crate blas_src;
+
+pub mod batch;
+pub mod blas;
+pub mod commands;
+pub mod cost;
+pub mod dataset;
+pub mod error;
+pub mod idx;
+pub mod metrics;
+pub mod network;
+pub mod sgd;
+pub mod train;
+pub mod workspace;
+
+pub use error::{Error, Result};

@@ -1,0 +1,251 @@
+//! The network: 784 inputs → H sigmoid hidden units → 10 sigmoid outputs.
+//!
+//! Shapes (row-major; one row per sample):
+//!   B = batch rows in use, I = 784 inputs, H = hidden units, O = 10 outputs
+//!   x  (B,I)  standardised inputs          w1 (H,I)  b1 (H)
+//!   a1 (B,H)  σ(x·w1ᵀ + b1)                w2 (O,H)  b2 (O)
+//!   z2 (B,O)  a1·w2ᵀ + b2                  a2 (B,O)  σ(z2)
+//!   d2 (B,O)  ∂C/∂z2 / B                   d1 (B,H)  (d2·w2) ⊙ a1 ⊙ (1 − a1)
+//!
+//! Every batched product is one `general_mat_mul`, which ndarray sends to
+//! OpenBLAS sgemm, writing into the workspace's preallocated buffers.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array1, Array2, ArrayViewMut2};
+use ndarray_linalg::Norm;
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::cost::Cost;
+use crate::dataset::{CLASSES, PIXELS};
+use crate::workspace::Workspace;
+
+/// How the weights are drawn (biases are N(0,1) either way, as in the tutorial).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Init {
+    /// N(0, 1).
+    Random,
+    /// N(0, 1) · sqrt(2 / fan_in).
+    Kaiming,
+}
+
+impl Init {
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Random => "random",
+            Init::Kaiming => "kaiming",
+        }
+    }
+
+    fn weight_scale(self, fan_in: usize) -> f32 {
+        match self {
+            Init::Random => 1.0,
+            Init::Kaiming => (2.0 / fan_in as f32).sqrt(),
+        }
+    }
+}
+
+impl fmt::Display for Init {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Init {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "random" => Ok(Init::Random),
+            "kaiming" => Ok(Init::Kaiming),
+            _ => Err(format!("unknown init '{s}' (expected kaiming or random)")),
+        }
+    }
+}
+
+/// The learned parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub w1: Array2<f32>, // (H,I)
+    pub b1: Array1<f32>, // (H)
+    pub w2: Array2<f32>, // (O,H)
+    pub b2: Array1<f32>, // (O)
+}
+
+impl Params {
+    pub fn new(hidden: usize, init: Init, rng: &mut impl Rng) -> Self {
+        let mut normal = |scale: f32, shape: (usize, usize)| {
+            Array2::from_shape_simple_fn(shape, || {
+                scale * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, rng)
+            })
+        };
+        let w1 = normal(init.weight_scale(PIXELS), (hidden, PIXELS));
+        let w2 = normal(init.weight_scale(hidden), (CLASSES, hidden));
+        let b1 = normal(1.0, (1, hidden))
+            .into_shape_with_order(hidden)
+            .unwrap();
+        let b2 = normal(1.0, (1, CLASSES))
+            .into_shape_with_order(CLASSES)
+            .unwrap();
+        Self { w1, b1, w2, b2 }
+    }
+
+    /// All zeros: the accumulator `gradient_of` fills.
+    pub fn zeros(hidden: usize) -> Self {
+        Self {
+            w1: Array2::zeros((hidden, PIXELS)),
+            b1: Array1::zeros(hidden),
+            w2: Array2::zeros((CLASSES, hidden)),
+            b2: Array1::zeros(CLASSES),
+        }
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.b1.len()
+    }
+
+    pub fn is_finite(&self) -> bool {
+        [
+            self.w1.as_slice(),
+            self.b1.as_slice(),
+            self.w2.as_slice(),
+            self.b2.as_slice(),
+        ]
+        .into_iter()
+        .all(|p| {
+            p.expect("parameters are contiguous")
+                .iter()
+                .all(|v| v.is_finite())
+        })
+    }
+
+    /// Frobenius norms of w1 and w2: the first thing to look at when a run
+    /// diverges (they blow up, or saturate every unit).
+    pub fn weight_norms(&self) -> (f32, f32) {
+        (self.w1.norm_l2(), self.w2.norm_l2())
+    }
+}
+
+#[inline]
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Adds `bias` to every row of `z` and applies σ in the same pass.
+fn add_bias_sigmoid(mut z: ArrayViewMut2<f32>, bias: &Array1<f32>) {
+    let bias = bias.as_slice().expect("bias is contiguous");
+    for mut row in z.rows_mut() {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v = sigmoid(*v + b);
+        }
+    }
+}
+
+/// Forward pass over the `ws.rows` gathered samples.
+pub fn forward(params: &Params, ws: &mut Workspace) {
+    let n = ws.rows;
+    let x = ws.x.slice(s![..n, ..]);
+    let mut a1 = ws.a1.slice_mut(s![..n, ..]);
+    general_mat_mul(1.0, &x, &params.w1.t(), 0.0, &mut a1);
+    add_bias_sigmoid(a1.view_mut(), &params.b1);
+
+    let mut z2 = ws.z2.slice_mut(s![..n, ..]);
+    general_mat_mul(1.0, &a1, &params.w2.t(), 0.0, &mut z2);
+    let b2 = params.b2.as_slice().expect("bias is contiguous");
+    let mut a2 = ws.a2.slice_mut(s![..n, ..]);
+    for (mut z_row, mut a_row) in z2.rows_mut().into_iter().zip(a2.rows_mut()) {
+        for ((z, a), b) in z_row.iter_mut().zip(a_row.iter_mut()).zip(b2) {
+            *z += b;
+            *a = sigmoid(*z);
+        }
+    }
+}
+
+/// Backward pass: fills d2 and d1 from the outputs of `forward`. It reads w2,
+/// so it must run before the update changes it.
+pub fn backward(params: &Params, ws: &mut Workspace, cost: Cost) {
+    let n = ws.rows;
+    let inv_n = 1.0 / n as f32;
+    let mut d2 = ws.d2.slice_mut(s![..n, ..]);
+    let a2 = ws.a2.slice(s![..n, ..]);
+    for ((mut d_row, a_row), &label) in d2.rows_mut().into_iter().zip(a2.rows()).zip(&ws.labels) {
+        for (o, (d, &a)) in d_row.iter_mut().zip(a_row).enumerate() {
+            let y = if o == label as usize { 1.0 } else { 0.0 };
+            *d = cost.delta(a, y) * inv_n;
+        }
+    }
+
+    let mut d1 = ws.d1.slice_mut(s![..n, ..]);
+    general_mat_mul(1.0, &d2, &params.w2, 0.0, &mut d1);
+    let a1 = ws.a1.slice(s![..n, ..]);
+    for (d, &a) in d1.iter_mut().zip(a1.iter()) {
+        *d *= a * (1.0 - a);
+    }
+}
+
+/// What one batch scored, before the update.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Score {
+    /// Sum over samples of each sample's cost.
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub samples: usize,
+    /// Output units whose |z| exceeds `SATURATED_Z`: σ' there is below 3e-7,
+    /// so they have stopped learning.
+    pub saturated: usize,
+}
+
+/// |z| beyond which an output unit counts as saturated.
+pub const SATURATED_Z: f32 = 15.0;
+
+impl Score {
+    pub fn add(&mut self, other: Score) {
+        self.loss_sum += other.loss_sum;
+        self.correct += other.correct;
+        self.samples += other.samples;
+        self.saturated += other.saturated;
+    }
+
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.samples.max(1) as f64
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.samples.max(1) as f64
+    }
+
+    pub fn saturated_share(&self) -> f64 {
+        self.saturated as f64 / (self.samples.max(1) * CLASSES) as f64
+    }
+}
+
+/// Cost and argmax accuracy of the batch `forward` just ran. The argmax is
+/// taken on z2, which keeps its order where σ rounds outputs to 1.0.
+pub fn score(ws: &Workspace, cost: Cost) -> Score {
+    let n = ws.rows;
+    let mut score = Score {
+        samples: n,
+        ..Score::default()
+    };
+    let z2 = ws.z2.slice(s![..n, ..]);
+    let a2 = ws.a2.slice(s![..n, ..]);
+    for ((z_row, a_row), &label) in z2.rows().into_iter().zip(a2.rows()).zip(&ws.labels) {
+        let mut sample_loss = 0.0f32;
+        let mut best = 0;
+        for (o, (&z, &a)) in z_row.iter().zip(a_row).enumerate() {
+            let y = if o == label as usize { 1.0 } else { 0.0 };
+            sample_loss += cost.loss(z, a, y);
+            if z > z_row[best] {
+                best = o;
+            }
+            if z.abs() > SATURATED_Z {
+                score.saturated += 1;
+            }
+        }
+        score.loss_sum += sample_loss as f64;
+        score.correct += usize::from(best == label as usize);
+    }
+    score
+}

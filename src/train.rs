@@ -1,0 +1,215 @@
+//! The training loop: epochs of shuffled mini-batches, evaluation in file
+//! order, divergence detection.
+
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::batch::gather;
+use crate::cost::Cost;
+use crate::dataset::{Dataset, Mnist};
+use crate::error::{Error, Result};
+use crate::metrics::EpochReport;
+use crate::network::{backward, forward, score, Init, Params, Score};
+use crate::sgd::{apply_gradient, learning_rate};
+use crate::workspace::Workspace;
+
+/// Everything that defines a run. The defaults are the tutorial's best
+/// setting.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrainConfig {
+    pub hidden: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f32,
+    /// lr(epoch) = lr / (1 + lr_decay · epoch).
+    pub lr_decay: f32,
+    pub cost: Cost,
+    pub init: Init,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            hidden: 30,
+            epochs: 30,
+            batch_size: 20,
+            lr: 1.0,
+            lr_decay: DEFAULT_LR_DECAY,
+            cost: Cost::CrossEntropy,
+            init: Init::Kaiming,
+            seed: 1,
+            threads: 1,
+        }
+    }
+}
+
+/// The default decay; see the README for how it was chosen.
+pub const DEFAULT_LR_DECAY: f32 = 0.1;
+
+impl TrainConfig {
+    /// Rejects settings that cannot train, naming the flag at fault.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &str, value: usize| {
+            if value == 0 {
+                Err(Error::Config(format!("--{name} must be at least 1")))
+            } else {
+                Ok(())
+            }
+        };
+        positive("hidden", self.hidden)?;
+        positive("epochs", self.epochs)?;
+        positive("batch-size", self.batch_size)?;
+        positive("threads", self.threads)?;
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::Config(format!(
+                "--lr must be a positive finite number, got {}",
+                self.lr
+            )));
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay >= 0.0) {
+            return Err(Error::Config(format!(
+                "--lr-decay must be a finite number >= 0, got {}",
+                self.lr_decay
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Share of saturated output units (|z| > 15) in an epoch beyond which the
+/// run has diverged. A converged network keeps this near 0; a lr of 100
+/// drives nearly every unit there within the first epoch.
+pub const DIVERGED_SATURATION: f64 = 0.5;
+
+/// Why a run is considered diverged, if it is.
+pub fn divergence(train: &Score, params: &Params) -> Option<String> {
+    if !train.mean_loss().is_finite() {
+        Some("the training loss is not finite".into())
+    } else if !params.is_finite() {
+        Some("the weights are not finite".into())
+    } else if train.saturated_share() > DIVERGED_SATURATION {
+        Some(format!(
+            "{:.0}% of output units are saturated (|z| > 15)",
+            100.0 * train.saturated_share()
+        ))
+    } else {
+        None
+    }
+}
+
+/// The network with its buffers and random stream.
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub params: Params,
+    ws: Workspace,
+    order: Vec<usize>,
+    rng: StdRng,
+}
+
+impl Trainer {
+    /// Draws the initial weights from the seed. `config` must be valid.
+    pub fn new(config: TrainConfig) -> Self {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let params = Params::new(config.hidden, config.init, &mut rng);
+        let ws = Workspace::new(config.batch_size, config.hidden);
+        Self {
+            config,
+            params,
+            ws,
+            order: Vec::new(),
+            rng,
+        }
+    }
+
+    /// One pass over `data` in a fresh random order at rate `lr`. The score
+    /// is the running one: each batch is scored just before its update.
+    pub fn train_epoch(&mut self, data: &Dataset, lr: f32) -> Score {
+        self.order.clear();
+        self.order.extend(0..data.len());
+        self.order.shuffle(&mut self.rng);
+        let mut total = Score::default();
+        for batch in self.order.chunks(self.config.batch_size) {
+            gather(&mut self.ws, data, batch.iter().copied());
+            forward(&self.params, &mut self.ws);
+            total.add(score(&self.ws, self.config.cost));
+            backward(&self.params, &mut self.ws, self.config.cost);
+            apply_gradient(&mut self.params, &self.ws, lr);
+        }
+        total
+    }
+
+    /// Scores `data` in file order, in batches of the training batch size
+    /// (standardisation is per batch, so evaluation batches like training).
+    pub fn evaluate(&mut self, data: &Dataset) -> Score {
+        let mut total = Score::default();
+        let batch = self.config.batch_size;
+        for start in (0..data.len()).step_by(batch) {
+            gather(&mut self.ws, data, start..(start + batch).min(data.len()));
+            forward(&self.params, &mut self.ws);
+            total.add(score(&self.ws, self.config.cost));
+        }
+        total
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub reports: Vec<EpochReport>,
+    /// Why training stopped early, if it diverged.
+    pub diverged: Option<String>,
+}
+
+/// Trains for `config.epochs` epochs, calling `on_epoch` after each. Stops
+/// after the first epoch that diverges (its report says so).
+pub fn run(
+    config: &TrainConfig,
+    data: &Mnist,
+    mut on_epoch: impl FnMut(&EpochReport) -> Result<()>,
+) -> Result<(Trainer, RunSummary)> {
+    config.validate()?;
+    crate::blas::set_threads(config.threads);
+    let mut trainer = Trainer::new(config.clone());
+    let mut summary = RunSummary {
+        reports: Vec::with_capacity(config.epochs),
+        diverged: None,
+    };
+    for epoch in 0..config.epochs {
+        let lr = learning_rate(config.lr, config.lr_decay, epoch);
+        let started = Instant::now();
+        let train = trainer.train_epoch(&data.train, lr);
+        let train_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let test = trainer.evaluate(&data.test);
+        let eval_seconds = started.elapsed().as_secs_f64();
+
+        let diverged = divergence(&train, &trainer.params);
+        let (w1_norm, w2_norm) = trainer.params.weight_norms();
+        let report = EpochReport {
+            epoch: epoch + 1,
+            lr,
+            train_loss: train.mean_loss(),
+            train_acc: train.accuracy(),
+            test_loss: test.mean_loss(),
+            test_acc: test.accuracy(),
+            train_seconds,
+            eval_seconds,
+            diverged: diverged.is_some(),
+            output_saturation: train.saturated_share(),
+            w1_norm,
+            w2_norm,
+        };
+        on_epoch(&report)?;
+        summary.reports.push(report);
+        if diverged.is_some() {
+            summary.diverged = diverged;
+            break;
+        }
+    }
+    Ok((trainer, summary))
+}
