@@ -11,6 +11,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::dataset::CLASSES;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cost {
@@ -36,6 +38,13 @@ impl Cost {
             Cost::Quadratic => (a - y) * a * (1.0 - a),
             Cost::CrossEntropy => a - y,
         }
+    }
+
+    /// A sample's cost when every output is 0.5 (z = 0): what a network
+    /// that has learned nothing scores.
+    pub fn know_nothing_loss(self) -> f64 {
+        let (z, a) = (0.0, 0.5);
+        (self.loss(z, a, 1.0) + (CLASSES - 1) as f32 * self.loss(z, a, 0.0)) as f64
     }
 
     pub fn name(self) -> &'static str {

@@ -56,6 +56,11 @@ impl Dataset {
         &self.images[i * PIXELS..(i + 1) * PIXELS]
     }
 
+    /// All pixels, image after image.
+    pub fn images(&self) -> &[u8] {
+        &self.images
+    }
+
     pub fn label(&self, i: usize) -> u8 {
         self.labels[i]
     }

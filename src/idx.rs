@@ -102,19 +102,22 @@ pub fn parse_idx(mut bytes: Vec<u8>, kind: IdxKind) -> std::result::Result<Idx, 
         });
     }
     // The magic is two zero bytes, a type byte (0x08 = unsigned bytes) and
-    // the dimension count; check them apart so the error says which is off.
+    // the dimension count. An unsigned-byte IDX with another dimension count
+    // is reported as such, unless it is the other MNIST kind (labels given
+    // where images belong), which the magic numbers name best.
     let magic = be_u32(&bytes, 0);
-    if magic >> 8 != kind.magic() >> 8 {
+    if magic != kind.magic() {
+        let other_mnist_kind = magic == IMAGES_MAGIC || magic == LABELS_MAGIC;
+        if magic >> 8 == kind.magic() >> 8 && !other_mnist_kind {
+            return Err(IdxProblem::BadDimensionCount {
+                expected: dims_expected,
+                found: bytes[3] as usize,
+            });
+        }
         return Err(IdxProblem::BadMagic {
             expected: kind.magic(),
             found: magic,
             what: kind.description(),
-        });
-    }
-    if bytes[3] as usize != dims_expected {
-        return Err(IdxProblem::BadDimensionCount {
-            expected: dims_expected,
-            found: bytes[3] as usize,
         });
     }
     let header_len = 4 + 4 * dims_expected;

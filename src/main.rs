@@ -25,6 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train on MNIST, printing train and test figures after every epoch.
+    #[command(allow_negative_numbers = true)]
     Train(TrainArgs),
 }
 

@@ -82,16 +82,24 @@ impl TrainConfig {
 }
 
 /// Share of saturated output units (|z| > 15) in an epoch beyond which the
-/// run has diverged. A converged network keeps this near 0; a lr of 100
-/// drives nearly every unit there within the first epoch.
-pub const DIVERGED_SATURATION: f64 = 0.5;
+/// run has diverged. The default run stays under 0.2; a lr of 100 drives
+/// nearly every unit there within the first epoch.
+pub const DIVERGED_SATURATION: f64 = 0.9;
 
-/// Why a run is considered diverged, if it is.
-pub fn divergence(train: &Score, params: &Params) -> Option<String> {
-    if !train.mean_loss().is_finite() {
+/// Why an epoch counts as diverged, if it does: a loss or weight that is no
+/// longer finite, a training loss worse than a network that answers 0.5 on
+/// every output (it knows less than nothing), or outputs stuck in saturation.
+pub fn divergence(train: &Score, params: &Params, cost: Cost) -> Option<String> {
+    let loss = train.mean_loss();
+    let know_nothing = cost.know_nothing_loss();
+    if !loss.is_finite() {
         Some("the training loss is not finite".into())
     } else if !params.is_finite() {
         Some("the weights are not finite".into())
+    } else if loss > know_nothing {
+        Some(format!(
+            "training loss {loss:.3} is worse than the {know_nothing:.3} of answering 0.5 everywhere"
+        ))
     } else if train.saturated_share() > DIVERGED_SATURATION {
         Some(format!(
             "{:.0}% of output units are saturated (|z| > 15)",
@@ -161,12 +169,15 @@ impl Trainer {
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub reports: Vec<EpochReport>,
-    /// Why training stopped early, if it diverged.
+    /// Why the last epoch counts as diverged, if it does.
     pub diverged: Option<String>,
 }
 
-/// Trains for `config.epochs` epochs, calling `on_epoch` after each. Stops
-/// after the first epoch that diverges (its report says so).
+/// Trains for `config.epochs` epochs, calling `on_epoch` after each. An
+/// epoch that ends diverged says so in its report; training goes on (the
+/// decaying rate may yet rescue a saturated network) unless the weights are
+/// no longer finite, when nothing more can be learned. The run counts as
+/// diverged if its last epoch did.
 pub fn run(
     config: &TrainConfig,
     data: &Mnist,
@@ -188,7 +199,7 @@ pub fn run(
         let test = trainer.evaluate(&data.test);
         let eval_seconds = started.elapsed().as_secs_f64();
 
-        let diverged = divergence(&train, &trainer.params);
+        let diverged = divergence(&train, &trainer.params, config.cost);
         let (w1_norm, w2_norm) = trainer.params.weight_norms();
         let report = EpochReport {
             epoch: epoch + 1,
@@ -206,8 +217,8 @@ pub fn run(
         };
         on_epoch(&report)?;
         summary.reports.push(report);
-        if diverged.is_some() {
-            summary.diverged = diverged;
+        summary.diverged = diverged;
+        if !trainer.params.is_finite() {
             break;
         }
     }

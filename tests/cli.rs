@@ -1,0 +1,174 @@
+//! The binary as a user meets it: exit codes, one-line errors, the files it
+//! writes.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{synthetic_mnist, write_mnist_dir};
+
+fn mnist_mlp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(args)
+        .env_remove("MNIST_DIR")
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_one_line_error(output: &Output, expect: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains(expect), "expected {expect:?} in {err}");
+}
+
+fn fixture_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_mnist_dir(dir.path(), &synthetic_mnist(200, 50), true);
+    dir
+}
+
+#[test]
+fn nonsense_flags_give_one_line_and_exit_2() {
+    let dir = fixture_dir();
+    let d = dir.path().to_str().unwrap();
+    let cases: [(&[&str], &str); 9] = [
+        (&["train", "--data-dir", d, "--hidden", "0"], "--hidden"),
+        (&["train", "--data-dir", d, "--batch-size", "0"], "--batch-size"),
+        (&["train", "--data-dir", d, "--lr", "-1"], "--lr"),
+        (&["train", "--data-dir", d, "--lr", "nan"], "--lr"),
+        (&["train", "--data-dir", d, "--lr", "abc"], "--lr"),
+        (&["train", "--data-dir", d, "--cost", "hinge"], "hinge"),
+        (&["train", "--data-dir", d, "--init", "zeros"], "zeros"),
+        (&["train", "--data-dir", d, "--epochs", "-3"], "--epochs"),
+        (&["train", "--frobnicate"], "--frobnicate"),
+    ];
+    for (args, expect) in cases {
+        assert_one_line_error(&mnist_mlp(args), expect);
+    }
+}
+
+#[test]
+fn missing_data_says_where_it_looked_and_how_to_point_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent");
+    let output = mnist_mlp(&["train", "--data-dir", missing.to_str().unwrap()]);
+    assert_one_line_error(&output, "--data-dir");
+    assert!(stderr(&output).contains("absent"));
+}
+
+#[test]
+fn truncated_file_is_named_in_the_error() {
+    let dir = fixture_dir();
+    let path = dir.path().join("t10k-labels-idx1-ubyte.gz");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert_one_line_error(
+        &mnist_mlp(&["train", "--data-dir", dir.path().to_str().unwrap()]),
+        "t10k-labels-idx1-ubyte.gz",
+    );
+}
+
+fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn train_prints_a_line_per_epoch_and_writes_jsonl_atomically() {
+    let dir = fixture_dir();
+    let metrics = dir.path().join("metrics.jsonl");
+    std::fs::write(&metrics, "the user's old file\n").unwrap();
+    let output = mnist_mlp(&[
+        "train",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--hidden",
+        "12",
+        "--metrics-out",
+        metrics.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("epoch ")).count(), 3, "{stdout}");
+
+    let records = jsonl(&metrics);
+    assert_eq!(records.len(), 3);
+    for (i, record) in records.iter().enumerate() {
+        for key in [
+            "epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
+            "train_seconds", "eval_seconds", "diverged",
+        ] {
+            assert!(record.get(key).is_some(), "missing {key} in {record}");
+        }
+        assert_eq!(record["epoch"], i + 1);
+        assert_eq!(record["diverged"], false);
+    }
+    // Nothing left under a temporary name.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn data_dir_falls_back_to_the_environment() {
+    let dir = fixture_dir();
+    let output = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(["train", "--epochs", "1", "--hidden", "8"])
+        .env("MNIST_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn divergence_is_reported_in_line_json_and_exit_code() {
+    let dir = fixture_dir();
+    let metrics = dir.path().join("m.jsonl");
+    let output = mnist_mlp(&[
+        "train",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--lr",
+        "100",
+        "--lr-decay",
+        "0",
+        "--metrics-out",
+        metrics.to_str().unwrap(),
+    ]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("diverged") && !err.contains("panicked"), "{err}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("DIVERGED"));
+    assert!(jsonl(&metrics).iter().all(|r| r["diverged"] == true));
+}
+
+#[test]
+fn unwritable_metrics_path_fails_before_training() {
+    let dir = fixture_dir();
+    let output = mnist_mlp(&[
+        "train",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--metrics-out",
+        "/nonexistent-folder/m.jsonl",
+    ]);
+    assert_one_line_error(&output, "/nonexistent-folder");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("epoch "));
+}

@@ -1,0 +1,84 @@
+//! Fixtures the tests make for themselves: a learnable synthetic "MNIST" and
+//! IDX files written from it.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::io::Write;
+use std::path::Path;
+
+use mnist_mlp::dataset::{
+    Dataset, Mnist, CLASSES, PIXELS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
+};
+use mnist_mlp::idx::{encode_idx, IdxKind};
+
+/// A small deterministic generator, so fixtures need no RNG crate state.
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// `n` images whose class is drawn as a bright band at a class-specific
+/// place, over speckle noise: easy to learn, not trivially separable by one
+/// pixel.
+pub fn synthetic(n: usize, seed: u64) -> Dataset {
+    let mut rng = SplitMix(seed);
+    let mut images = vec![0u8; n * PIXELS];
+    let mut labels = vec![0u8; n];
+    for (i, image) in images.chunks_exact_mut(PIXELS).enumerate() {
+        let label = rng.below(CLASSES as u64) as usize;
+        labels[i] = label as u8;
+        for (p, px) in image.iter_mut().enumerate() {
+            let (row, col) = (p / 28, p % 28);
+            let in_band = row / 3 == label || (col / 3 == label && row > 14);
+            let noise = rng.below(60) as u8;
+            *px = if in_band && rng.below(10) < 8 {
+                180 + noise
+            } else {
+                noise
+            };
+        }
+    }
+    Dataset::new(images, labels).expect("synthetic data is valid")
+}
+
+pub fn synthetic_mnist(train: usize, test: usize) -> Mnist {
+    Mnist {
+        train: synthetic(train, 1),
+        test: synthetic(test, 2),
+    }
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Writes `data` as the four canonical files in `dir`, gzipped or raw.
+pub fn write_mnist_dir(dir: &Path, data: &Mnist, gzipped: bool) {
+    let files = [
+        (TRAIN_IMAGES, IdxKind::Images, &data.train, true),
+        (TRAIN_LABELS, IdxKind::Labels, &data.train, false),
+        (TEST_IMAGES, IdxKind::Images, &data.test, true),
+        (TEST_LABELS, IdxKind::Labels, &data.test, false),
+    ];
+    for (name, kind, set, images) in files {
+        let payload = if images { set.images() } else { set.labels() };
+        let bytes = encode_idx(kind, set.len(), payload);
+        let (name, bytes) = if gzipped {
+            (format!("{name}.gz"), gzip(&bytes))
+        } else {
+            (name.to_string(), bytes)
+        };
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
