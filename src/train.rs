@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::batch::gather;
+use crate::batch::{gather, prefetch};
 use crate::cost::Cost;
 use crate::dataset::{Dataset, Mnist};
 use crate::error::{Error, Result};
@@ -141,8 +141,13 @@ impl Trainer {
         self.order.extend(0..data.len());
         self.order.shuffle(&mut self.rng);
         let mut total = Score::default();
-        for batch in self.order.chunks(self.config.batch_size) {
+        let batches = self.order.chunks(self.config.batch_size);
+        let next_batches = self.order.chunks(self.config.batch_size).skip(1);
+        for (batch, next) in batches.zip(next_batches.map(Some).chain([None])) {
             gather(&mut self.ws, data, batch.iter().copied());
+            if let Some(next) = next {
+                prefetch(data, next);
+            }
             forward(&self.params, &mut self.ws);
             total.add(score(&self.ws, self.config.cost));
             backward(&self.params, &mut self.ws, self.config.cost);

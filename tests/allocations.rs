@@ -63,7 +63,10 @@ fn steady_state_training_and_evaluation_allocate_nothing() {
         let allocated = allocations() - before;
 
         assert_eq!(trained.samples + evaluated.samples, 1320);
-        assert_eq!(allocated, 0, "{cost}: {allocated} allocations in 67 steady-state batches");
+        assert_eq!(
+            allocated, 0,
+            "{cost}: {allocated} allocations in 67 steady-state batches"
+        );
     }
 }
 

@@ -40,7 +40,10 @@ fn nonsense_flags_give_one_line_and_exit_2() {
     let d = dir.path().to_str().unwrap();
     let cases: [(&[&str], &str); 9] = [
         (&["train", "--data-dir", d, "--hidden", "0"], "--hidden"),
-        (&["train", "--data-dir", d, "--batch-size", "0"], "--batch-size"),
+        (
+            &["train", "--data-dir", d, "--batch-size", "0"],
+            "--batch-size",
+        ),
         (&["train", "--data-dir", d, "--lr", "-1"], "--lr"),
         (&["train", "--data-dir", d, "--lr", "nan"], "--lr"),
         (&["train", "--data-dir", d, "--lr", "abc"], "--lr"),
@@ -101,14 +104,25 @@ fn train_prints_a_line_per_epoch_and_writes_jsonl_atomically() {
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("epoch ")).count(), 3, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("epoch ")).count(),
+        3,
+        "{stdout}"
+    );
 
     let records = jsonl(&metrics);
     assert_eq!(records.len(), 3);
     for (i, record) in records.iter().enumerate() {
         for key in [
-            "epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
-            "train_seconds", "eval_seconds", "diverged",
+            "epoch",
+            "lr",
+            "train_loss",
+            "train_acc",
+            "test_loss",
+            "test_acc",
+            "train_seconds",
+            "eval_seconds",
+            "diverged",
         ] {
             assert!(record.get(key).is_some(), "missing {key} in {record}");
         }
@@ -154,7 +168,10 @@ fn divergence_is_reported_in_line_json_and_exit_code() {
     ]);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
-    assert!(err.contains("diverged") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("diverged") && !err.contains("panicked"),
+        "{err}"
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("DIVERGED"));
     assert!(jsonl(&metrics).iter().all(|r| r["diverged"] == true));
 }

@@ -25,7 +25,11 @@ fn round_trip_raw_and_gzip_give_the_same_data() {
         assert_eq!(idx.count, 7);
         assert_eq!(idx.data, set.images());
     }
-    let labels = parse_idx(encode_idx(IdxKind::Labels, 7, set.labels()), IdxKind::Labels).unwrap();
+    let labels = parse_idx(
+        encode_idx(IdxKind::Labels, 7, set.labels()),
+        IdxKind::Labels,
+    )
+    .unwrap();
     assert_eq!(labels.data, set.labels());
 }
 
@@ -175,7 +179,10 @@ fn image_and_label_counts_must_agree() {
     .unwrap();
     let err = load_split(dir.path(), TEST_IMAGES, TEST_LABELS).unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("10 images") && message.contains("9 labels"), "{message}");
+    assert!(
+        message.contains("10 images") && message.contains("9 labels"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -199,10 +206,16 @@ fn missing_folder_and_missing_file_say_how_to_point_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let absent = dir.path().join("nope");
     let message = load_mnist(&absent).unwrap_err().to_string();
-    assert!(message.contains("does not exist") && message.contains("--data-dir"), "{message}");
+    assert!(
+        message.contains("does not exist") && message.contains("--data-dir"),
+        "{message}"
+    );
 
     write_mnist_dir(dir.path(), &synthetic_mnist(30, 10), true);
     std::fs::remove_file(dir.path().join(format!("{TEST_IMAGES}.gz"))).unwrap();
     let message = load_mnist(dir.path()).unwrap_err().to_string();
-    assert!(message.contains(TEST_IMAGES) && message.contains("$MNIST_DIR"), "{message}");
+    assert!(
+        message.contains(TEST_IMAGES) && message.contains("$MNIST_DIR"),
+        "{message}"
+    );
 }

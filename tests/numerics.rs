@@ -25,13 +25,25 @@ fn costs_match_hand_computed_values() {
     let ce = Cost::CrossEntropy;
     let quad = Cost::Quadratic;
     // z = 0: a = 1/2. CE = -ln(1/2) whichever the target; quadratic ½(½)².
-    assert!(close(ce.loss(0.0, 0.5, 1.0) as f64, std::f64::consts::LN_2, 1e-6));
-    assert!(close(ce.loss(0.0, 0.5, 0.0) as f64, std::f64::consts::LN_2, 1e-6));
+    assert!(close(
+        ce.loss(0.0, 0.5, 1.0) as f64,
+        std::f64::consts::LN_2,
+        1e-6
+    ));
+    assert!(close(
+        ce.loss(0.0, 0.5, 0.0) as f64,
+        std::f64::consts::LN_2,
+        1e-6
+    ));
     assert!(close(quad.loss(0.0, 0.5, 1.0) as f64, 0.125, 1e-7));
     // z = 2, y = 0: -ln(1 - σ(2)) = ln(1 + e²) = 2.126928.
     let a = 1.0 / (1.0 + (-2.0f32).exp());
     assert!(close(ce.loss(2.0, a, 0.0) as f64, 2.126928, 1e-5));
-    assert!(close(quad.loss(2.0, a, 0.0) as f64, 0.5 * 0.880797 * 0.880797, 1e-5));
+    assert!(close(
+        quad.loss(2.0, a, 0.0) as f64,
+        0.5 * 0.880797 * 0.880797,
+        1e-5
+    ));
     // Saturated outputs: σ(±100) rounds to exactly 1 or 0, yet the cost is
     // finite and right: -ln σ(100) ≈ 0, -ln(1 - σ(100)) ≈ 100.
     assert!(close(ce.loss(100.0, 1.0, 1.0) as f64, 0.0, 1e-6));
@@ -39,9 +51,17 @@ fn costs_match_hand_computed_values() {
     assert!(close(ce.loss(-100.0, 0.0, 1.0) as f64, 100.0, 1e-4));
     // Deltas: CE a - y; quadratic (a - y) a (1 - a).
     assert!(close(ce.delta(0.75, 1.0) as f64, -0.25, 1e-7));
-    assert!(close(quad.delta(0.75, 1.0) as f64, -0.25 * 0.75 * 0.25, 1e-7));
+    assert!(close(
+        quad.delta(0.75, 1.0) as f64,
+        -0.25 * 0.75 * 0.25,
+        1e-7
+    ));
     // Knowing nothing: ten outputs at 0.5.
-    assert!(close(ce.know_nothing_loss(), 10.0 * std::f64::consts::LN_2, 1e-5));
+    assert!(close(
+        ce.know_nothing_loss(),
+        10.0 * std::f64::consts::LN_2,
+        1e-5
+    ));
     assert!(close(quad.know_nothing_loss(), 1.25, 1e-6));
 }
 
@@ -64,7 +84,12 @@ fn analytic_gradient(params: &Params, ws: &mut Workspace, cost: Cost) -> Params 
 /// Largest violation of |numeric − analytic| ≤ 1e-3 + 2e-2 |numeric| over
 /// the checked entries (≤ 1 passes), and how many entries were checked with
 /// a gradient clearly above the tolerance floor.
-fn worst_fd_mismatch(params: &Params, ws: &mut Workspace, cost: Cost, gradient: &Params) -> (f64, usize) {
+fn worst_fd_mismatch(
+    params: &Params,
+    ws: &mut Workspace,
+    cost: Cost,
+    gradient: &Params,
+) -> (f64, usize) {
     let h = 1e-2f32;
     let mut worst = 0.0f64;
     let mut significant = 0;
@@ -129,8 +154,14 @@ fn gradients_of_both_costs_match_finite_differences() {
         let (params, mut ws) = gradient_fixture();
         let gradient = analytic_gradient(&params, &mut ws, cost);
         let (worst, significant) = worst_fd_mismatch(&params, &mut ws, cost, &gradient);
-        assert!(worst <= 1.0, "{cost}: worst mismatch {worst:.3} of tolerance");
-        assert!(significant >= 20, "{cost}: only {significant} gradients large enough to test");
+        assert!(
+            worst <= 1.0,
+            "{cost}: worst mismatch {worst:.3} of tolerance"
+        );
+        assert!(
+            significant >= 20,
+            "{cost}: only {significant} gradients large enough to test"
+        );
     }
 }
 
@@ -180,12 +211,35 @@ fn short_last_batch_matches_per_sample() {
     }
     assert!((loss_sum - batch_score.loss_sum).abs() < 1e-4);
     let max_diff = |a: &ndarray::ArrayViewD<f32>, b: &ndarray::ArrayViewD<f32>| {
-        a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
+        a.iter()
+            .zip(b.iter())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
     };
-    assert!(max_diff(&batch_gradient.w1.view().into_dyn(), &mean_gradient.w1.view().into_dyn()) < 1e-5);
-    assert!(max_diff(&batch_gradient.b1.view().into_dyn(), &mean_gradient.b1.view().into_dyn()) < 1e-5);
-    assert!(max_diff(&batch_gradient.w2.view().into_dyn(), &mean_gradient.w2.view().into_dyn()) < 1e-5);
-    assert!(max_diff(&batch_gradient.b2.view().into_dyn(), &mean_gradient.b2.view().into_dyn()) < 1e-5);
+    assert!(
+        max_diff(
+            &batch_gradient.w1.view().into_dyn(),
+            &mean_gradient.w1.view().into_dyn()
+        ) < 1e-5
+    );
+    assert!(
+        max_diff(
+            &batch_gradient.b1.view().into_dyn(),
+            &mean_gradient.b1.view().into_dyn()
+        ) < 1e-5
+    );
+    assert!(
+        max_diff(
+            &batch_gradient.w2.view().into_dyn(),
+            &mean_gradient.w2.view().into_dyn()
+        ) < 1e-5
+    );
+    assert!(
+        max_diff(
+            &batch_gradient.b2.view().into_dyn(),
+            &mean_gradient.b2.view().into_dyn()
+        ) < 1e-5
+    );
 }
 
 #[test]
@@ -200,7 +254,10 @@ fn standardised_batch_has_mean_zero_and_std_one() {
     assert!(mean.abs() < 1e-5, "mean {mean}");
     assert!((var.sqrt() - 1.0).abs() < 1e-5, "std {}", var.sqrt());
     // Row order and labels follow the indices.
-    assert_eq!(&ws.labels[..3], &[data.label(3), data.label(1), data.label(4)]);
+    assert_eq!(
+        &ws.labels[..3],
+        &[data.label(3), data.label(1), data.label(4)]
+    );
 }
 
 #[test]
@@ -249,8 +306,15 @@ fn loss_falls_and_accuracy_rises_on_a_learnable_problem() {
         };
         let reports = train(&config, &data);
         let (first, last) = (&reports[0], reports.last().unwrap());
-        assert!(last.train_loss < 0.5 * first.train_loss, "{cost}: {first:?} -> {last:?}");
-        assert!(last.test_acc > 0.9, "{cost}: test accuracy {}", last.test_acc);
+        assert!(
+            last.train_loss < 0.5 * first.train_loss,
+            "{cost}: {first:?} -> {last:?}"
+        );
+        assert!(
+            last.test_acc > 0.9,
+            "{cost}: test accuracy {}",
+            last.test_acc
+        );
         assert!(!last.diverged);
     }
 }
@@ -306,12 +370,48 @@ fn huge_learning_rate_is_reported_as_diverged_not_a_panic() {
 #[test]
 fn invalid_settings_are_rejected_naming_the_flag() {
     let bad = [
-        (TrainConfig { hidden: 0, ..TrainConfig::default() }, "--hidden"),
-        (TrainConfig { batch_size: 0, ..TrainConfig::default() }, "--batch-size"),
-        (TrainConfig { lr: -1.0, ..TrainConfig::default() }, "--lr"),
-        (TrainConfig { lr: f32::NAN, ..TrainConfig::default() }, "--lr"),
-        (TrainConfig { lr: f32::INFINITY, ..TrainConfig::default() }, "--lr"),
-        (TrainConfig { lr_decay: -0.5, ..TrainConfig::default() }, "--lr-decay"),
+        (
+            TrainConfig {
+                hidden: 0,
+                ..TrainConfig::default()
+            },
+            "--hidden",
+        ),
+        (
+            TrainConfig {
+                batch_size: 0,
+                ..TrainConfig::default()
+            },
+            "--batch-size",
+        ),
+        (
+            TrainConfig {
+                lr: -1.0,
+                ..TrainConfig::default()
+            },
+            "--lr",
+        ),
+        (
+            TrainConfig {
+                lr: f32::NAN,
+                ..TrainConfig::default()
+            },
+            "--lr",
+        ),
+        (
+            TrainConfig {
+                lr: f32::INFINITY,
+                ..TrainConfig::default()
+            },
+            "--lr",
+        ),
+        (
+            TrainConfig {
+                lr_decay: -0.5,
+                ..TrainConfig::default()
+            },
+            "--lr-decay",
+        ),
     ];
     for (config, flag) in bad {
         let message = config.validate().unwrap_err().to_string();
