@@ -1,12 +1,17 @@
 //! What each subcommand does, given a validated configuration. `main.rs`
 //! only turns arguments into these calls.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::dataset::load_mnist;
-use crate::error::Result;
-use crate::metrics::MetricsWriter;
+use crate::error::{Error, Result};
+use crate::metrics::{read_metrics, MetricsWriter};
+use crate::plot::{digit_ascii, draw_curves, draw_digit, run_curves};
+use crate::sweep::{run_grid, write_outputs, Grid};
 use crate::train::{run, RunSummary, TrainConfig};
 
 /// The `train` subcommand's settings.
@@ -54,4 +59,135 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         m.finish()?;
     }
     Ok(summary)
+}
+
+/// The `sweep` subcommand's settings.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    pub grid: Grid,
+    pub data_dir: PathBuf,
+    pub out: PathBuf,
+    pub jobs: usize,
+}
+
+/// Runs the grid, printing one line per finished run to `log` (or a
+/// progress bar when it is a terminal), then writes the outputs.
+pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Vec<PathBuf>> {
+    let runs = options.grid.runs()?;
+    let data = load_mnist(&options.data_dir)?;
+    let _ = writeln!(
+        log,
+        "sweep: {} runs of {} epochs on {} threads into {}",
+        runs.len(),
+        options.grid.epochs,
+        options.jobs,
+        options.out.display()
+    );
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| progress_bar(runs.len() as u64));
+    let log = std::sync::Mutex::new(log);
+    let started = Instant::now();
+    let results = run_grid(&options.grid, &data, options.jobs, |r, done, total| {
+        let last = r.final_report();
+        let (best, epoch) = r.best_test();
+        let line = format!(
+            "[{done:>width$}/{total}] {:<34} test {:6.2}% (best {:6.2}% at epoch {epoch}){} {:.1}s",
+            r.name,
+            100.0 * last.test_acc,
+            100.0 * best,
+            if r.diverged { " DIVERGED" } else { "" },
+            r.seconds,
+            width = total.to_string().len()
+        );
+        match &bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.inc(1);
+            }
+            None => {
+                let _ = writeln!(log.lock().expect("log lock"), "{line}");
+            }
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let written = write_outputs(&options.out, &options.grid, &results, wall)?;
+    let _ = writeln!(
+        log.into_inner().expect("log lock"),
+        "sweep: done in {wall:.0} s; wrote {}",
+        written
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(written)
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} elapsed, ~{eta} left")
+            .expect("valid template"),
+    );
+    bar
+}
+
+/// Draws the accuracy curves of saved metrics files into one PNG.
+pub fn plot(metrics: &[PathBuf], out: &Path) -> Result<()> {
+    let mut curves = Vec::new();
+    for (i, path) in metrics.iter().enumerate() {
+        let reports = read_metrics(path)?;
+        let name = path.file_stem().unwrap_or_default().to_string_lossy();
+        curves.extend(run_curves(&name, &reports, i));
+    }
+    draw_curves(
+        out,
+        "Accuracy per epoch (test solid, train dashed)",
+        &curves,
+    )
+}
+
+/// The `show` subcommand's settings.
+#[derive(Debug, Clone)]
+pub struct ShowOptions {
+    pub data_dir: PathBuf,
+    pub test_set: bool,
+    pub index: usize,
+    pub out: Option<PathBuf>,
+    pub ascii: bool,
+}
+
+/// Shows one digit as a PNG and/or terminal art.
+pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
+    let data = load_mnist(&options.data_dir)?;
+    let (set, name) = if options.test_set {
+        (&data.test, "test")
+    } else {
+        (&data.train, "train")
+    };
+    if options.index >= set.len() {
+        return Err(Error::Config(format!(
+            "--index {} is past the end of the {name} set ({} images, 0..{})",
+            options.index,
+            set.len(),
+            set.len() - 1
+        )));
+    }
+    let title = format!(
+        "{name} #{}: label {}",
+        options.index,
+        set.label(options.index)
+    );
+    if options.out.is_none() || options.ascii {
+        let _ = write!(out, "{title}\n{}", digit_ascii(set, options.index));
+    }
+    if let Some(path) = &options.out {
+        draw_digit(path, &title, set, options.index, 10)?;
+        let _ = writeln!(out, "{title}: wrote {}", path.display());
+    }
+    Ok(())
 }

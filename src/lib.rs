@@ -17,7 +17,9 @@ pub mod error;
 pub mod idx;
 pub mod metrics;
 pub mod network;
+pub mod plot;
 pub mod sgd;
+pub mod sweep;
 pub mod train;
 pub mod workspace;
 

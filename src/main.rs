@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mnist_mlp::commands::{self, TrainOptions};
+use mnist_mlp::commands::{self, ShowOptions, SweepOptions, TrainOptions};
 use mnist_mlp::cost::Cost;
 use mnist_mlp::dataset::resolve_data_dir;
 use mnist_mlp::network::Init;
+use mnist_mlp::sweep::Grid;
 use mnist_mlp::train::{TrainConfig, DEFAULT_LR_DECAY};
 
 #[derive(Parser)]
@@ -27,6 +28,98 @@ enum Command {
     /// Train on MNIST, printing train and test figures after every epoch.
     #[command(allow_negative_numbers = true)]
     Train(TrainArgs),
+    /// Train a grid of configurations in parallel; write metrics, a CSV, a report and plots.
+    #[command(allow_negative_numbers = true)]
+    Sweep(SweepArgs),
+    /// Draw train/test accuracy curves from saved --metrics-out files.
+    Plot(PlotArgs),
+    /// Show one digit as terminal art or a PNG.
+    Show(ShowArgs),
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// Folder with the four MNIST files [default: $MNIST_DIR, else ./data/mnist]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long, value_name = "DIR", default_value = "sweep")]
+    out: PathBuf,
+    /// Grid in TOML (keys init, lr, cost, hidden, epochs, batch_size, lr_decay, seed); flags override it.
+    #[arg(long, value_name = "GRID.toml")]
+    config: Option<PathBuf>,
+    /// Inits, comma-separated [default: random,kaiming]
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    init: Option<Vec<Init>>,
+    /// Learning rates, comma-separated [default: 0.001,0.1,1,3,10,100]
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    lr: Option<Vec<f32>>,
+    /// Costs, comma-separated [default: quadratic,cross-entropy]
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    cost: Option<Vec<Cost>>,
+    /// Hidden sizes, comma-separated [default: 30,90]
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    hidden: Option<Vec<usize>>,
+    /// [default: 30]
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// [default: 20]
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Runs trained at once [default: the number of cores]
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+impl SweepArgs {
+    fn into_options(self) -> mnist_mlp::Result<SweepOptions> {
+        let mut grid = match &self.config {
+            Some(path) => Grid::from_toml_file(path)?,
+            None => Grid::default(),
+        };
+        grid.init = self.init.unwrap_or(grid.init);
+        grid.lr = self.lr.unwrap_or(grid.lr);
+        grid.cost = self.cost.unwrap_or(grid.cost);
+        grid.hidden = self.hidden.unwrap_or(grid.hidden);
+        grid.epochs = self.epochs.unwrap_or(grid.epochs);
+        grid.batch_size = self.batch_size.unwrap_or(grid.batch_size);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(SweepOptions {
+            grid,
+            data_dir: resolve_data_dir(self.data_dir.as_deref()),
+            out: self.out,
+            jobs: self.jobs.unwrap_or(cores).max(1),
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct PlotArgs {
+    /// JSONL files written by train --metrics-out or sweep.
+    #[arg(required = true, value_name = "METRICS.jsonl")]
+    metrics: Vec<PathBuf>,
+    /// The PNG to write.
+    #[arg(long, value_name = "FILE.png")]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ShowArgs {
+    /// Folder with the four MNIST files [default: $MNIST_DIR, else ./data/mnist]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Which set the index counts in.
+    #[arg(long, default_value = "test", value_parser = ["train", "test"])]
+    set: String,
+    /// Item number in that set, from 0.
+    #[arg(long)]
+    index: usize,
+    /// Write the digit as a PNG here (280x280 plus a title with its label).
+    #[arg(long, value_name = "FILE.png")]
+    out: Option<PathBuf>,
+    /// Print terminal art even when writing a PNG.
+    #[arg(long)]
+    ascii: bool,
 }
 
 #[derive(clap::Args)]
@@ -101,18 +194,35 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::stdout();
     let result = match cli.command {
-        Command::Train(args) => commands::train(&args.into_options(), &mut stdout),
+        Command::Train(args) => commands::train(&args.into_options(), &mut stdout).map(|summary| {
+            match summary.diverged {
+                Some(reason) => {
+                    eprintln!("training diverged: {reason}; try a smaller --lr");
+                    ExitCode::from(1)
+                }
+                None => ExitCode::SUCCESS,
+            }
+        }),
+        Command::Sweep(args) => args
+            .into_options()
+            .and_then(|options| commands::sweep(&options, &mut stdout))
+            .map(|_| ExitCode::SUCCESS),
+        Command::Plot(args) => commands::plot(&args.metrics, &args.out).map(|()| ExitCode::SUCCESS),
+        Command::Show(args) => {
+            let options = ShowOptions {
+                data_dir: resolve_data_dir(args.data_dir.as_deref()),
+                test_set: args.set == "test",
+                index: args.index,
+                out: args.out,
+                ascii: args.ascii,
+            };
+            commands::show(&options, &mut stdout).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
-        Ok(summary) => match summary.diverged {
-            Some(reason) => {
-                eprintln!("training diverged: {reason}; try a smaller --lr");
-                ExitCode::from(1)
-            }
-            None => ExitCode::SUCCESS,
-        },
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

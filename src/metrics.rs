@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 /// One epoch's figures. Losses are mean per-sample costs; accuracies are
 /// fractions in 0..1. `train_*` is the running figure of the epoch (each batch
 /// scored just before its update); `test_*` a separate pass after it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EpochReport {
     pub epoch: usize,
     pub lr: f32,
@@ -129,4 +129,56 @@ impl MetricsWriter {
     pub fn finish(self) -> Result<()> {
         self.file.commit()
     }
+}
+
+/// Reads a JSONL metrics file (ours, or any with at least `epoch`,
+/// `train_acc` and `test_acc` per line). A null figure (a NaN when it was
+/// written) reads back as NaN.
+pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let bad = |line: usize, what: String| Error::Data(format!("{}:{line}: {what}", path.display()));
+    let mut reports = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad(i + 1, format!("not JSON: {e}")))?;
+        let number = |key: &str, required: bool| -> Result<f64> {
+            match value.get(key) {
+                Some(serde_json::Value::Number(n)) => Ok(n.as_f64().unwrap_or(f64::NAN)),
+                Some(serde_json::Value::Null) => Ok(f64::NAN),
+                None if !required => Ok(f64::NAN),
+                _ => Err(bad(i + 1, format!("no number under \"{key}\""))),
+            }
+        };
+        reports.push(EpochReport {
+            epoch: number("epoch", true)? as usize,
+            lr: number("lr", false)? as f32,
+            train_loss: number("train_loss", false)?,
+            train_acc: number("train_acc", true)?,
+            test_loss: number("test_loss", false)?,
+            test_acc: number("test_acc", true)?,
+            train_seconds: number("train_seconds", false)?,
+            eval_seconds: number("eval_seconds", false)?,
+            diverged: value
+                .get("diverged")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+            output_saturation: number("output_saturation", false)?,
+            w1_norm: number("w1_norm", false)? as f32,
+            w2_norm: number("w2_norm", false)? as f32,
+        });
+    }
+    if reports.is_empty() {
+        return Err(Error::Data(format!(
+            "{}: no metrics in the file",
+            path.display()
+        )));
+    }
+    Ok(reports)
 }
