@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod error;
 pub mod idx;
 pub mod metrics;
+pub mod naive;
 pub mod network;
 pub mod plot;
 pub mod sgd;

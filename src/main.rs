@@ -10,7 +10,7 @@ use mnist_mlp::cost::Cost;
 use mnist_mlp::dataset::resolve_data_dir;
 use mnist_mlp::network::Init;
 use mnist_mlp::sweep::Grid;
-use mnist_mlp::train::{TrainConfig, DEFAULT_LR_DECAY};
+use mnist_mlp::train::{TrainConfig, DEFAULT_LR_DECAY, DEFAULT_SEED};
 
 #[derive(Parser)]
 #[command(
@@ -147,7 +147,7 @@ struct TrainArgs {
     #[arg(long, default_value = "kaiming")]
     init: Init,
     /// Seed for the initial weights and the shuffles.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
     /// OpenBLAS threads.
     #[arg(long, default_value_t = 1)]

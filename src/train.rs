@@ -42,7 +42,7 @@ impl Default for TrainConfig {
             lr_decay: DEFAULT_LR_DECAY,
             cost: Cost::CrossEntropy,
             init: Init::Kaiming,
-            seed: 1,
+            seed: DEFAULT_SEED,
             threads: 1,
         }
     }
@@ -50,6 +50,11 @@ impl Default for TrainConfig {
 
 /// The default decay; see the README for how it was chosen.
 pub const DEFAULT_LR_DECAY: f32 = 0.1;
+
+/// The default seed. Final accuracy varies by about ±0.4% with the seed (the
+/// README gives the spread over seeds 1 to 5); this one lands near the
+/// middle at H=90 and above it at H=30.
+pub const DEFAULT_SEED: u64 = 3;
 
 impl TrainConfig {
     /// Rejects settings that cannot train, naming the flag at fault.
@@ -144,14 +149,16 @@ impl Trainer {
         let batches = self.order.chunks(self.config.batch_size);
         let next_batches = self.order.chunks(self.config.batch_size).skip(1);
         for (batch, next) in batches.zip(next_batches.map(Some).chain([None])) {
-            gather(&mut self.ws, data, batch.iter().copied());
-            if let Some(next) = next {
-                prefetch(data, next);
-            }
-            forward(&self.params, &mut self.ws);
-            total.add(score(&self.ws, self.config.cost));
-            backward(&self.params, &mut self.ws, self.config.cost);
-            apply_gradient(&mut self.params, &self.ws, lr);
+            let (params, ws) = (&mut self.params, &mut self.ws);
+            total.add(train_step(
+                params,
+                ws,
+                data,
+                batch,
+                next,
+                self.config.cost,
+                lr,
+            ));
         }
         total
     }
@@ -168,6 +175,29 @@ impl Trainer {
         }
         total
     }
+}
+
+/// One SGD step on the items `batch` of `data`: gather and standardise,
+/// forward, score, backward, update. `next`, the batch to come, is
+/// prefetched so its images are in cache when its turn comes.
+pub fn train_step(
+    params: &mut Params,
+    ws: &mut Workspace,
+    data: &Dataset,
+    batch: &[usize],
+    next: Option<&[usize]>,
+    cost: Cost,
+    lr: f32,
+) -> Score {
+    gather(ws, data, batch.iter().copied());
+    if let Some(next) = next {
+        prefetch(data, next);
+    }
+    forward(params, ws);
+    let batch_score = score(ws, cost);
+    backward(params, ws, cost);
+    apply_gradient(params, ws, lr);
+    batch_score
 }
 
 /// How a run ended.
