@@ -48,13 +48,29 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         data.test.len(),
         options.data_dir.display()
     );
-    let (_, summary) = run(config, &data, |report| {
-        let _ = writeln!(out, "{}", report.line(config.epochs));
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(data.train.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} images {per_sec}")
+                .expect("valid template"),
+        );
+        bar
+    });
+    let (_, summary) = run(config, &data, bar.clone(), |report| {
+        match &bar {
+            Some(bar) => bar.println(report.line(config.epochs)),
+            None => {
+                let _ = writeln!(out, "{}", report.line(config.epochs));
+            }
+        }
         match metrics.as_mut() {
             Some(m) => m.write(report),
             None => Ok(()),
         }
     })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     if let Some(m) = metrics {
         m.finish()?;
     }

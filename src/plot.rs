@@ -82,7 +82,7 @@ pub fn draw_curves(path: &Path, title: &str, curves: &[Curve]) -> Result<()> {
             .clamp(0.0, 90.0);
         let y_min = (low / 5.0).floor() * 5.0;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 26))
+            .caption(title, (FONT, 22))
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(60)

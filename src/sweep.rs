@@ -162,7 +162,7 @@ pub fn run_grid(
                     break;
                 };
                 let started = Instant::now();
-                let outcome = run(config, data, |_| Ok(())).map(|(_, summary)| RunResult {
+                let outcome = run(config, data, None, |_| Ok(())).map(|(_, summary)| RunResult {
                     name: name.clone(),
                     config: config.clone(),
                     diverged: summary.diverged.is_some(),
@@ -184,12 +184,17 @@ pub fn run_grid(
         .collect()
 }
 
-/// The experiment families of the tutorial: each varies one axis with the
-/// others at the baseline. (file stem, title, axis name, runs in it)
-fn families<'a>(
-    grid: &Grid,
-    results: &'a [RunResult],
-) -> Vec<(&'static str, &'static str, Vec<&'a RunResult>)> {
+/// One experiment of the tutorial: one axis varied, the others at the
+/// baseline.
+struct Family<'a> {
+    stem: &'static str,
+    title: &'static str,
+    /// The varied value, as a legend label.
+    label: fn(&TrainConfig) -> String,
+    runs: Vec<&'a RunResult>,
+}
+
+fn families<'a>(grid: &Grid, results: &'a [RunResult]) -> Vec<Family<'a>> {
     let (init, lr, cost, hidden) = grid.baseline();
     let select = |keep: &dyn Fn(&TrainConfig) -> bool| {
         results
@@ -198,26 +203,30 @@ fn families<'a>(
             .collect::<Vec<_>>()
     };
     vec![
-        (
-            "init",
-            "Initialisation: random N(0,1) vs Kaiming",
-            select(&|c| c.lr == lr && c.cost == cost && c.hidden == hidden),
-        ),
-        (
-            "learning_rate",
-            "Learning rate",
-            select(&|c| c.init == init && c.cost == cost && c.hidden == hidden),
-        ),
-        (
-            "cost",
-            "Cost: quadratic vs cross-entropy",
-            select(&|c| c.init == init && c.lr == lr && c.hidden == hidden),
-        ),
-        (
-            "hidden",
-            "Hidden units",
-            select(&|c| c.init == init && c.lr == lr && c.cost == cost),
-        ),
+        Family {
+            stem: "init",
+            title: "Initialisation",
+            label: |c| c.init.to_string(),
+            runs: select(&|c| c.lr == lr && c.cost == cost && c.hidden == hidden),
+        },
+        Family {
+            stem: "learning_rate",
+            title: "Learning rate",
+            label: |c| format!("lr {}", c.lr),
+            runs: select(&|c| c.init == init && c.cost == cost && c.hidden == hidden),
+        },
+        Family {
+            stem: "cost",
+            title: "Cost",
+            label: |c| c.cost.to_string(),
+            runs: select(&|c| c.init == init && c.lr == lr && c.hidden == hidden),
+        },
+        Family {
+            stem: "hidden",
+            title: "Hidden units",
+            label: |c| format!("{} hidden", c.hidden),
+            runs: select(&|c| c.init == init && c.lr == lr && c.cost == cost),
+        },
     ]
 }
 
@@ -324,25 +333,25 @@ pub fn write_outputs(
         grid.seed,
         wall_seconds
     );
-    for (stem, title, members) in families(grid, results) {
-        if members.len() < 2 {
+    for family in families(grid, results) {
+        if family.runs.len() < 2 {
             continue;
         }
+        let (stem, title) = (family.stem, family.title);
         let png = out.join(format!("{stem}.png"));
-        let curves: Vec<_> = members
+        let curves: Vec<_> = family
+            .runs
             .iter()
             .enumerate()
-            .flat_map(|(i, r)| run_curves(&r.name, &r.reports, i))
+            .flat_map(|(i, r)| run_curves(&(family.label)(&r.config), &r.reports, i))
             .collect();
-        draw_curves(
-            &png,
-            &format!("{title} (test solid, train dashed)"),
-            &curves,
-        )?;
+        let (init, lr, cost, hidden) = grid.baseline();
+        let others = format!("others at {init}, lr {lr}, {cost}, H={hidden}");
+        draw_curves(&png, &format!("{title} ({others})"), &curves)?;
         let _ = write!(
             report,
-            "\n## {title}\n\n![{title}]({stem}.png)\n\n{}",
-            markdown_table(&members)
+            "\n## {title}\n\n{others}; solid test, dashed train.\n\n![{title}]({stem}.png)\n\n{}",
+            markdown_table(&family.runs)
         );
         written.push(png);
     }

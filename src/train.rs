@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use indicatif::ProgressBar;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -119,6 +120,9 @@ pub fn divergence(train: &Score, params: &Params, cost: Cost) -> Option<String> 
 pub struct Trainer {
     pub config: TrainConfig,
     pub params: Params,
+    /// Advanced through each epoch's batches when set (the CLI sets it when
+    /// stderr is a terminal).
+    pub progress: Option<ProgressBar>,
     ws: Workspace,
     order: Vec<usize>,
     rng: StdRng,
@@ -133,6 +137,7 @@ impl Trainer {
         Self {
             config,
             params,
+            progress: None,
             ws,
             order: Vec::new(),
             rng,
@@ -148,17 +153,14 @@ impl Trainer {
         let mut total = Score::default();
         let batches = self.order.chunks(self.config.batch_size);
         let next_batches = self.order.chunks(self.config.batch_size).skip(1);
-        for (batch, next) in batches.zip(next_batches.map(Some).chain([None])) {
+        let cost = self.config.cost;
+        let pairs = batches.zip(next_batches.map(Some).chain([None]));
+        for (i, (batch, next)) in pairs.enumerate() {
             let (params, ws) = (&mut self.params, &mut self.ws);
-            total.add(train_step(
-                params,
-                ws,
-                data,
-                batch,
-                next,
-                self.config.cost,
-                lr,
-            ));
+            total.add(train_step(params, ws, data, batch, next, cost, lr));
+            if let Some(bar) = self.progress.as_ref().filter(|_| i % PROGRESS_EVERY == 0) {
+                bar.set_position(total.samples as u64);
+            }
         }
         total
     }
@@ -176,6 +178,10 @@ impl Trainer {
         total
     }
 }
+
+/// Batches between progress-bar updates: often enough to look live, rare
+/// enough to cost nothing.
+const PROGRESS_EVERY: usize = 64;
 
 /// One SGD step on the items `batch` of `data`: gather and standardise,
 /// forward, score, backward, update. `next`, the batch to come, is
@@ -216,11 +222,13 @@ pub struct RunSummary {
 pub fn run(
     config: &TrainConfig,
     data: &Mnist,
+    progress: Option<ProgressBar>,
     mut on_epoch: impl FnMut(&EpochReport) -> Result<()>,
 ) -> Result<(Trainer, RunSummary)> {
     config.validate()?;
     crate::blas::set_threads(config.threads);
     let mut trainer = Trainer::new(config.clone());
+    trainer.progress = progress;
     let mut summary = RunSummary {
         reports: Vec::with_capacity(config.epochs),
         diverged: None,
@@ -228,6 +236,11 @@ pub fn run(
     for epoch in 0..config.epochs {
         let lr = learning_rate(config.lr, config.lr_decay, epoch);
         let started = Instant::now();
+        if let Some(bar) = &trainer.progress {
+            bar.reset();
+            bar.set_length(data.train.len() as u64);
+            bar.set_message(format!("epoch {}/{}", epoch + 1, config.epochs));
+        }
         let train = trainer.train_epoch(&data.train, lr);
         let train_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();

@@ -291,7 +291,7 @@ fn small_config() -> TrainConfig {
 }
 
 fn train(config: &TrainConfig, data: &Mnist) -> Vec<EpochReport> {
-    run(config, data, |_| Ok(())).unwrap().1.reports
+    run(config, data, None, |_| Ok(())).unwrap().1.reports
 }
 
 #[test]
@@ -362,7 +362,7 @@ fn huge_learning_rate_is_reported_as_diverged_not_a_panic() {
         epochs: 2,
         ..small_config()
     };
-    let (_, summary) = run(&config, &data, |_| Ok(())).unwrap();
+    let (_, summary) = run(&config, &data, None, |_| Ok(())).unwrap();
     assert!(summary.reports.iter().all(|r| r.diverged));
     assert!(summary.diverged.is_some());
 }
