@@ -57,12 +57,13 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         bar
     });
     let (_, summary) = run(config, &data, bar.clone(), |report| {
+        // Suspend the bar so the line lands on stdout, wherever that goes.
+        let line = report.line(config.epochs);
         match &bar {
-            Some(bar) => bar.println(report.line(config.epochs)),
-            None => {
-                let _ = writeln!(out, "{}", report.line(config.epochs));
-            }
+            Some(bar) => bar.suspend(|| writeln!(out, "{line}")),
+            None => writeln!(out, "{line}"),
         }
+        .ok();
         match metrics.as_mut() {
             Some(m) => m.write(report),
             None => Ok(()),
