@@ -49,12 +49,10 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         options.data_dir.display()
     );
     let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(data.train.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} images {per_sec}")
-                .expect("valid template"),
-        );
-        bar
+        progress_bar(
+            data.train.len() as u64,
+            "{msg} {bar:40} {pos}/{len} images {per_sec}",
+        )
     });
     let (_, summary) = run(config, &data, bar.clone(), |report| {
         // Suspend the bar so the line lands on stdout, wherever that goes.
@@ -100,9 +98,12 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
         options.jobs,
         options.out.display()
     );
-    let bar = std::io::stderr()
-        .is_terminal()
-        .then(|| progress_bar(runs.len() as u64));
+    let bar = std::io::stderr().is_terminal().then(|| {
+        progress_bar(
+            runs.len() as u64,
+            "{bar:40} {pos}/{len} runs, {elapsed} elapsed, ~{eta} left",
+        )
+    });
     let log = std::sync::Mutex::new(log);
     let started = Instant::now();
     let results = run_grid(&options.grid, &data, options.jobs, |r, done, total| {
@@ -144,12 +145,10 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
     Ok(written)
 }
 
-fn progress_bar(len: u64) -> ProgressBar {
+/// A bar for stderr; only made when stderr is a terminal.
+fn progress_bar(len: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} elapsed, ~{eta} left")
-            .expect("valid template"),
-    );
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
     bar
 }
 

@@ -99,43 +99,27 @@ fn worst_fd_mismatch(
         significant += usize::from(numeric.abs() > 1e-2);
     };
     let mut probe = params.clone();
-    let hidden = params.hidden();
-    // w1: a spread of input pixels for every hidden unit; all of the rest.
-    for j in 0..hidden {
-        for i in (0..PIXELS).step_by(97) {
-            let base = probe.w1[[j, i]];
-            probe.w1[[j, i]] = base + h;
-            let up = batch_loss(&probe, ws, cost);
-            probe.w1[[j, i]] = base - h;
-            let down = batch_loss(&probe, ws, cost);
-            probe.w1[[j, i]] = base;
-            check((up - down) / (2.0 * h as f64), gradient.w1[[j, i]] as f64);
-        }
-        let base = probe.b1[j];
-        probe.b1[j] = base + h;
+    let mut check_entry = |entry: &dyn Fn(&mut Params) -> &mut f32, analytic: f32| {
+        let base = *entry(&mut probe);
+        *entry(&mut probe) = base + h;
         let up = batch_loss(&probe, ws, cost);
-        probe.b1[j] = base - h;
+        *entry(&mut probe) = base - h;
         let down = batch_loss(&probe, ws, cost);
-        probe.b1[j] = base;
-        check((up - down) / (2.0 * h as f64), gradient.b1[j] as f64);
+        *entry(&mut probe) = base;
+        check((up - down) / (2.0 * h as f64), analytic as f64);
+    };
+    // w1: a spread of input pixels for every hidden unit; all of the rest.
+    for j in 0..params.hidden() {
+        for i in (0..PIXELS).step_by(97) {
+            check_entry(&|p| &mut p.w1[[j, i]], gradient.w1[[j, i]]);
+        }
+        check_entry(&|p| &mut p.b1[j], gradient.b1[j]);
     }
     for o in 0..10 {
-        for j in 0..hidden {
-            let base = probe.w2[[o, j]];
-            probe.w2[[o, j]] = base + h;
-            let up = batch_loss(&probe, ws, cost);
-            probe.w2[[o, j]] = base - h;
-            let down = batch_loss(&probe, ws, cost);
-            probe.w2[[o, j]] = base;
-            check((up - down) / (2.0 * h as f64), gradient.w2[[o, j]] as f64);
+        for j in 0..params.hidden() {
+            check_entry(&|p| &mut p.w2[[o, j]], gradient.w2[[o, j]]);
         }
-        let base = probe.b2[o];
-        probe.b2[o] = base + h;
-        let up = batch_loss(&probe, ws, cost);
-        probe.b2[o] = base - h;
-        let down = batch_loss(&probe, ws, cost);
-        probe.b2[o] = base;
-        check((up - down) / (2.0 * h as f64), gradient.b2[o] as f64);
+        check_entry(&|p| &mut p.b2[o], gradient.b2[o]);
     }
     (worst, significant)
 }
