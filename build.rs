@@ -3,12 +3,15 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if let Err(e) = pkg_config::Config::new()
+    // pkg-config's own report is several lines of its command line; the
+    // instruction is what the reader needs.
+    let found = pkg_config::Config::new()
         .cargo_metadata(false)
         .probe("openblas")
-    {
+        .is_ok();
+    if !found {
         eprintln!(
-            "\nmnist-mlp needs the system OpenBLAS library, and pkg-config cannot find it ({e}). \
+            "\nmnist-mlp needs the system OpenBLAS library, and pkg-config cannot find it. \
              On Debian or Ubuntu install it with `sudo apt-get install -y libopenblas-dev pkg-config`; \
              on Fedora `sudo dnf install openblas-devel pkgconf`; on Arch `sudo pacman -S openblas`. \
              Then build again.\n"
