@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::dataset::load_mnist;
+use crate::dataset::{
+    load_mnist, load_split, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
+};
 use crate::error::{Error, Result};
 use crate::metrics::{read_metrics, MetricsWriter};
 use crate::plot::{digit_ascii, draw_curves, draw_digit, run_curves};
@@ -179,12 +181,13 @@ pub struct ShowOptions {
 
 /// Shows one digit as a PNG and/or terminal art.
 pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
-    let data = load_mnist(&options.data_dir)?;
-    let (set, name) = if options.test_set {
-        (&data.test, "test")
+    // Only the split asked for: the training images are most of the load.
+    let (name, images, labels) = if options.test_set {
+        ("test", TEST_IMAGES, TEST_LABELS)
     } else {
-        (&data.train, "train")
+        ("train", TRAIN_IMAGES, TRAIN_LABELS)
     };
+    let set = &load_split(&options.data_dir, images, labels)?;
     if options.index >= set.len() {
         return Err(Error::Config(format!(
             "--index {} is past the end of the {name} set ({} images, 0..{})",

@@ -155,8 +155,8 @@ pub fn parse_idx(mut bytes: Vec<u8>, kind: IdxKind) -> std::result::Result<Idx, 
     })
 }
 
-/// Encodes data as an IDX file; the inverse of [`parse_idx`]. Used to write
-/// fixtures and digits, so it lives beside the reader it must agree with.
+/// Encodes data as an IDX file; the inverse of [`parse_idx`]. Tests write
+/// their fixtures with it, so it lives beside the reader it must agree with.
 pub fn encode_idx(kind: IdxKind, count: usize, data: &[u8]) -> Vec<u8> {
     let mut dims = vec![count as u32];
     if kind == IdxKind::Images {

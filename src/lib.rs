@@ -8,6 +8,7 @@
 // Links OpenBLAS's cblas symbols, which ndarray's `blas` feature calls.
 extern crate blas_src;
 
+pub mod atomic_file;
 pub mod batch;
 pub mod blas;
 pub mod commands;

@@ -76,19 +76,14 @@ pub struct Params {
 
 impl Params {
     pub fn new(hidden: usize, init: Init, rng: &mut impl Rng) -> Self {
-        let mut normal = |scale: f32, shape: (usize, usize)| {
-            Array2::from_shape_simple_fn(shape, || {
-                scale * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, rng)
-            })
+        let mut draw = |scale: f32| {
+            scale * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, rng)
         };
-        let w1 = normal(init.weight_scale(PIXELS), (hidden, PIXELS));
-        let w2 = normal(init.weight_scale(hidden), (CLASSES, hidden));
-        let b1 = normal(1.0, (1, hidden))
-            .into_shape_with_order(hidden)
-            .unwrap();
-        let b2 = normal(1.0, (1, CLASSES))
-            .into_shape_with_order(CLASSES)
-            .unwrap();
+        let w1 = Array2::from_shape_simple_fn((hidden, PIXELS), || draw(init.weight_scale(PIXELS)));
+        let w2 =
+            Array2::from_shape_simple_fn((CLASSES, hidden), || draw(init.weight_scale(hidden)));
+        let b1 = Array1::from_shape_simple_fn(hidden, || draw(1.0));
+        let b2 = Array1::from_shape_simple_fn(CLASSES, || draw(1.0));
         Self { w1, b1, w2, b2 }
     }
 

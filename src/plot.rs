@@ -9,10 +9,11 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use crate::atomic_file::write_atomically;
 use crate::dataset::{Dataset, PIXELS};
 use crate::error::{Error, Result};
 use crate::idx::{IMAGE_COLS, IMAGE_ROWS};
-use crate::metrics::{AtomicFile, EpochReport};
+use crate::metrics::EpochReport;
 
 pub const CURVES_SIZE: (u32, u32) = (960, 600);
 const FONT: &str = "sans-serif";
@@ -171,9 +172,7 @@ fn write_png(path: &Path, pixels: &[u8], (w, h): (u32, u32), colour: png::ColorT
             .write_image_data(pixels)
             .map_err(|e| plot_error(path, e))?;
     }
-    let mut file = AtomicFile::create(path)?;
-    file.write_all(&encoded)?;
-    file.commit()
+    write_atomically(path, &encoded)
 }
 
 /// The digit as terminal art: two characters per pixel, darker glyphs for

@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::atomic_file::write_atomically;
 use crate::cost::Cost;
 use crate::dataset::Mnist;
 use crate::error::{Error, Result};
-use crate::metrics::{AtomicFile, EpochReport, MetricsWriter};
+use crate::metrics::{EpochReport, MetricsWriter};
 use crate::network::Init;
 use crate::plot::{draw_curves, run_curves};
 use crate::train::{run, TrainConfig};
@@ -277,12 +278,6 @@ fn markdown_table(runs: &[&RunResult]) -> String {
     t
 }
 
-fn write_text(path: &Path, text: &str) -> Result<()> {
-    let mut file = AtomicFile::create(path)?;
-    file.write_all(text.as_bytes())?;
-    file.commit()
-}
-
 fn create_dir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path).map_err(|source| Error::Io {
         path: path.to_owned(),
@@ -321,7 +316,7 @@ pub fn write_outputs(
         csv.push('\n');
     }
     let mut written = vec![out.join("results.csv")];
-    write_text(&written[0], &csv)?;
+    write_atomically(&written[0], csv.as_bytes())?;
 
     let mut report = format!(
         "# Sweep report\n\n{} runs, {} epochs each, batch {}, lr decay {}, seed {}; {:.0} s wall time.\n\
@@ -358,7 +353,7 @@ pub fn write_outputs(
     let all: Vec<_> = results.iter().collect();
     let _ = write!(report, "\n## All runs\n\n{}", markdown_table(&all));
     let report_path = out.join("report.md");
-    write_text(&report_path, &report)?;
+    write_atomically(&report_path, report.as_bytes())?;
     written.push(report_path);
     Ok(written)
 }
