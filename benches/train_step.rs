@@ -49,6 +49,7 @@ fn bench_step(c: &mut Criterion) {
                             upcoming,
                             Cost::CrossEntropy,
                             0.01,
+                            &mut (),
                         )
                     })
                 },

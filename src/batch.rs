@@ -8,7 +8,8 @@
 use crate::dataset::{Dataset, PIXELS};
 use crate::workspace::Workspace;
 
-/// Copies the items `indices` of `data` into `ws` (x standardised, labels).
+/// Copies the items `indices` of `data` into `ws` (x standardised, labels
+/// and their one-hot targets).
 /// Panics if there are more indices than the workspace has rows: the training
 /// loop never asks for that.
 pub fn gather<I>(ws: &mut Workspace, data: &Dataset, indices: I)
@@ -33,8 +34,10 @@ where
             *out = p as f32 * scale + offset;
         }
     }
-    for (label, i) in ws.labels.iter_mut().zip(indices) {
+    for ((label, mut y), i) in ws.labels.iter_mut().zip(ws.y.rows_mut()).zip(indices) {
         *label = data.label(i);
+        y.fill(0.0);
+        y[*label as usize] = 1.0;
     }
 }
 
@@ -81,4 +84,13 @@ pub fn prefetch(data: &Dataset, indices: &[usize]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (data, indices);
+}
+
+/// The batches of `order`, each with the one after it (to prefetch).
+pub fn batches_with_next(
+    order: &[usize],
+    batch_size: usize,
+) -> impl Iterator<Item = (&[usize], Option<&[usize]>)> {
+    let next = order.chunks(batch_size).skip(1).map(Some).chain([None]);
+    order.chunks(batch_size).zip(next)
 }

@@ -210,3 +210,22 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
     }
     Ok(())
 }
+
+/// Benchmarks training on the real data and prints the report.
+pub fn bench(
+    config: &TrainConfig,
+    data_dir: &Path,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    config.validate()?;
+    let data = load_mnist(data_dir)?;
+    let report = crate::bench::bench(config, &data)?;
+    let text = if json {
+        serde_json::to_string(&report).expect("reports serialise") + "\n"
+    } else {
+        report.text()
+    };
+    let _ = out.write_all(text.as_bytes());
+    Ok(())
+}

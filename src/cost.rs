@@ -56,9 +56,9 @@ impl Cost {
 }
 
 /// ln(1 + e^t) without overflow for large t or loss of precision for small.
-#[inline]
+#[inline(always)]
 fn softplus(t: f32) -> f32 {
-    t.max(0.0) + (-t.abs()).exp().ln_1p()
+    t.max(0.0) + crate::fastmath::log1p_exp_neg_abs(t)
 }
 
 impl fmt::Display for Cost {

@@ -11,7 +11,7 @@
 //! OpenBLAS sgemm, writing into the workspace's preallocated buffers.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array1, Array2, ArrayViewMut2};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 use ndarray_linalg::Norm;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -20,6 +20,7 @@ use std::str::FromStr;
 
 use crate::cost::Cost;
 use crate::dataset::{CLASSES, PIXELS};
+use crate::profile::{Laps, Phase};
 use crate::workspace::Workspace;
 
 /// How the weights are drawn (biases are N(0,1) either way, as in the tutorial).
@@ -123,34 +124,38 @@ impl Params {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
+    1.0 / (1.0 + crate::fastmath::exp(-z))
 }
 
-/// Adds `bias` to every row of `z` and applies σ in the same pass.
-fn add_bias_sigmoid(mut z: ArrayViewMut2<f32>, bias: &Array1<f32>) {
+/// Adds `bias` to every row of `z` and applies σ in the same pass. Works on
+/// plain slices (every buffer is a leading block of a row-major array) so
+/// the loop vectorises.
+pub fn add_bias_sigmoid(mut z: ArrayViewMut2<f32>, bias: ArrayView1<f32>) {
     let bias = bias.as_slice().expect("bias is contiguous");
-    for mut row in z.rows_mut() {
+    let z = z.as_slice_mut().expect("buffers are row-major blocks");
+    for row in z.chunks_exact_mut(bias.len()) {
         for (v, b) in row.iter_mut().zip(bias) {
             *v = sigmoid(*v + b);
         }
     }
 }
 
-/// Forward pass over the `ws.rows` gathered samples.
-pub fn forward(params: &Params, ws: &mut Workspace) {
-    let n = ws.rows;
-    let x = ws.x.slice(s![..n, ..]);
-    let mut a1 = ws.a1.slice_mut(s![..n, ..]);
-    general_mat_mul(1.0, &x, &params.w1.t(), 0.0, &mut a1);
-    add_bias_sigmoid(a1.view_mut(), &params.b1);
-
-    let mut z2 = ws.z2.slice_mut(s![..n, ..]);
-    general_mat_mul(1.0, &a1, &params.w2.t(), 0.0, &mut z2);
-    let b2 = params.b2.as_slice().expect("bias is contiguous");
-    let mut a2 = ws.a2.slice_mut(s![..n, ..]);
-    for (mut z_row, mut a_row) in z2.rows_mut().into_iter().zip(a2.rows_mut()) {
+/// z2 += b2 and a2 = σ(z2), keeping z2 for a cost that stays finite when σ
+/// saturates.
+pub fn output_activations(
+    mut z2: ArrayViewMut2<f32>,
+    b2: ArrayView1<f32>,
+    mut a2: ArrayViewMut2<f32>,
+) {
+    let b2 = b2.as_slice().expect("bias is contiguous");
+    let z2 = z2.as_slice_mut().expect("buffers are row-major blocks");
+    let a2 = a2.as_slice_mut().expect("buffers are row-major blocks");
+    for (z_row, a_row) in z2
+        .chunks_exact_mut(b2.len())
+        .zip(a2.chunks_exact_mut(b2.len()))
+    {
         for ((z, a), b) in z_row.iter_mut().zip(a_row.iter_mut()).zip(b2) {
             *z += b;
             *a = sigmoid(*z);
@@ -158,26 +163,71 @@ pub fn forward(params: &Params, ws: &mut Workspace) {
     }
 }
 
-/// Backward pass: fills d2 and d1 from the outputs of `forward`. It reads w2,
-/// so it must run before the update changes it.
-pub fn backward(params: &Params, ws: &mut Workspace, cost: Cost) {
-    let n = ws.rows;
-    let inv_n = 1.0 / n as f32;
-    let mut d2 = ws.d2.slice_mut(s![..n, ..]);
-    let a2 = ws.a2.slice(s![..n, ..]);
-    for ((mut d_row, a_row), &label) in d2.rows_mut().into_iter().zip(a2.rows()).zip(&ws.labels) {
-        for (o, (d, &a)) in d_row.iter_mut().zip(a_row).enumerate() {
-            let y = if o == label as usize { 1.0 } else { 0.0 };
-            *d = cost.delta(a, y) * inv_n;
-        }
+/// d2 = ∂C/∂z2 / n for targets y, n = rows of `a2`.
+pub fn output_deltas(
+    a2: ArrayView2<f32>,
+    y: ArrayView2<f32>,
+    cost: Cost,
+    mut d2: ArrayViewMut2<f32>,
+) {
+    let inv_n = 1.0 / a2.nrows() as f32;
+    let a2 = a2.to_slice().expect("buffers are row-major blocks");
+    let y = y.to_slice().expect("buffers are row-major blocks");
+    let d2 = d2.as_slice_mut().expect("buffers are row-major blocks");
+    for ((d, &a), &y) in d2.iter_mut().zip(a2).zip(y) {
+        *d = cost.delta(a, y) * inv_n;
     }
+}
 
-    let mut d1 = ws.d1.slice_mut(s![..n, ..]);
-    general_mat_mul(1.0, &d2, &params.w2, 0.0, &mut d1);
-    let a1 = ws.a1.slice(s![..n, ..]);
+/// d1 ⊙= a1 ⊙ (1 − a1): from ∂C/∂a1 to ∂C/∂z1.
+pub fn times_sigmoid_derivative(mut d1: ArrayViewMut2<f32>, a1: ArrayView2<f32>) {
     for (d, &a) in d1.iter_mut().zip(a1.iter()) {
         *d *= a * (1.0 - a);
     }
+}
+
+/// Forward pass over the `ws.rows` gathered samples.
+pub fn forward(params: &Params, ws: &mut Workspace) {
+    forward_timed(params, ws, &mut ());
+}
+
+pub fn forward_timed(params: &Params, ws: &mut Workspace, laps: &mut impl Laps) {
+    let n = ws.rows;
+    let x = ws.x.slice(s![..n, ..]);
+    let mut a1 = ws.a1.slice_mut(s![..n, ..]);
+    general_mat_mul(1.0, &x, &params.w1.t(), 0.0, &mut a1);
+    laps.lap(Phase::ForwardProducts);
+    add_bias_sigmoid(a1.view_mut(), params.b1.view());
+    laps.lap(Phase::ForwardElementwise);
+
+    let mut z2 = ws.z2.slice_mut(s![..n, ..]);
+    general_mat_mul(1.0, &a1, &params.w2.t(), 0.0, &mut z2);
+    laps.lap(Phase::ForwardProducts);
+    output_activations(z2, params.b2.view(), ws.a2.slice_mut(s![..n, ..]));
+    laps.lap(Phase::ForwardElementwise);
+}
+
+/// Backward pass: fills d2 and d1 from the outputs of `forward`. It reads w2,
+/// so it must run before the update changes it.
+pub fn backward(params: &Params, ws: &mut Workspace, cost: Cost) {
+    backward_timed(params, ws, cost, &mut ());
+}
+
+pub fn backward_timed(params: &Params, ws: &mut Workspace, cost: Cost, laps: &mut impl Laps) {
+    let n = ws.rows;
+    let mut d2 = ws.d2.slice_mut(s![..n, ..]);
+    output_deltas(
+        ws.a2.slice(s![..n, ..]),
+        ws.y.slice(s![..n, ..]),
+        cost,
+        d2.view_mut(),
+    );
+    laps.lap(Phase::BackwardElementwise);
+    let mut d1 = ws.d1.slice_mut(s![..n, ..]);
+    general_mat_mul(1.0, &d2, &params.w2, 0.0, &mut d1);
+    laps.lap(Phase::BackwardProducts);
+    times_sigmoid_derivative(d1, ws.a1.slice(s![..n, ..]));
+    laps.lap(Phase::BackwardElementwise);
 }
 
 /// What one batch scored, before the update.
@@ -216,31 +266,46 @@ impl Score {
     }
 }
 
+/// The first `len` values of a row-major buffer.
+fn flat(m: &Array2<f32>, len: usize) -> &[f32] {
+    &m.as_slice().expect("buffers are row-major")[..len]
+}
+
 /// Cost and argmax accuracy of the batch `forward` just ran. The argmax is
 /// taken on z2, which keeps its order where σ rounds outputs to 1.0.
 pub fn score(ws: &Workspace, cost: Cost) -> Score {
     let n = ws.rows;
-    let mut score = Score {
-        samples: n,
-        ..Score::default()
-    };
-    let z2 = ws.z2.slice(s![..n, ..]);
-    let a2 = ws.a2.slice(s![..n, ..]);
-    for ((z_row, a_row), &label) in z2.rows().into_iter().zip(a2.rows()).zip(&ws.labels) {
-        let mut sample_loss = 0.0f32;
-        let mut best = 0;
-        for (o, (&z, &a)) in z_row.iter().zip(a_row).enumerate() {
-            let y = if o == label as usize { 1.0 } else { 0.0 };
-            sample_loss += cost.loss(z, a, y);
-            if z > z_row[best] {
-                best = o;
-            }
-            if z.abs() > SATURATED_Z {
-                score.saturated += 1;
-            }
+    let block = n * CLASSES;
+    let (z2, a2, y) = (flat(&ws.z2, block), flat(&ws.a2, block), flat(&ws.y, block));
+    // Sixteen independent partial sums, so the cost (exp and log) vectorises.
+    const LANES: usize = 16;
+    let mut lanes = [0.0f32; LANES];
+    let whole = block - block % LANES;
+    for ((z, a), y) in z2[..whole]
+        .chunks_exact(LANES)
+        .zip(a2[..whole].chunks_exact(LANES))
+        .zip(y[..whole].chunks_exact(LANES))
+    {
+        for i in 0..LANES {
+            lanes[i] += cost.loss(z[i], a[i], y[i]);
         }
-        score.loss_sum += sample_loss as f64;
-        score.correct += usize::from(best == label as usize);
     }
-    score
+    let tail: f32 = (whole..block).map(|k| cost.loss(z2[k], a2[k], y[k])).sum();
+    let loss_sum = lanes.iter().sum::<f32>() + tail;
+
+    let correct = z2
+        .chunks_exact(CLASSES)
+        .zip(&ws.labels)
+        .filter(|(z_row, &label)| {
+            let best =
+                (0..CLASSES).fold(0, |best, o| if z_row[o] > z_row[best] { o } else { best });
+            best == label as usize
+        })
+        .count();
+    Score {
+        loss_sum: loss_sum as f64,
+        correct,
+        samples: n,
+        saturated: z2.iter().filter(|z| z.abs() > SATURATED_Z).count(),
+    }
 }

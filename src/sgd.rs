@@ -5,7 +5,7 @@
 //! the NumPy reference).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, ArrayView2, ArrayViewMut1, Axis};
+use ndarray::{s, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 
 use crate::network::Params;
 use crate::workspace::Workspace;
@@ -24,15 +24,22 @@ pub fn apply_gradient(params: &mut Params, ws: &Workspace, rate: f32) {
     let a1 = ws.a1.slice(s![..n, ..]);
     let d2 = ws.d2.slice(s![..n, ..]);
     let d1 = ws.d1.slice(s![..n, ..]);
-    general_mat_mul(-rate, &d2.t(), &a1, 1.0, &mut params.w2);
-    general_mat_mul(-rate, &d1.t(), &x, 1.0, &mut params.w1);
-    subtract_column_sums(params.b2.view_mut(), d2.view(), rate);
-    subtract_column_sums(params.b1.view_mut(), d1.view(), rate);
+    update_layer(params.w2.view_mut(), params.b2.view_mut(), d2, a1, rate);
+    update_layer(params.w1.view_mut(), params.b1.view_mut(), d1, x, rate);
 }
 
-fn subtract_column_sums(mut bias: ArrayViewMut1<f32>, deltas: ArrayView2<f32>, rate: f32) {
+/// One layer's step: w −= rate · deltasᵀ·inputs and b −= rate · Σ_rows deltas,
+/// for w (units, inputs), deltas (B, units), inputs (B, inputs).
+pub fn update_layer(
+    mut w: ArrayViewMut2<f32>,
+    mut b: ArrayViewMut1<f32>,
+    deltas: ArrayView2<f32>,
+    inputs: ArrayView2<f32>,
+    rate: f32,
+) {
+    general_mat_mul(-rate, &deltas.t(), &inputs, 1.0, &mut w);
     for row in deltas.axis_iter(Axis(0)) {
-        for (b, &d) in bias.iter_mut().zip(row) {
+        for (b, &d) in b.iter_mut().zip(row) {
             *b -= rate * d;
         }
     }

@@ -8,12 +8,14 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::batch::{gather, prefetch};
+use crate::batch::{batches_with_next, gather, prefetch};
 use crate::cost::Cost;
 use crate::dataset::{Dataset, Mnist};
 use crate::error::{Error, Result};
 use crate::metrics::EpochReport;
-use crate::network::{backward, forward, score, Init, Params, Score};
+use crate::network::{backward_timed, forward, forward_timed, score, Init, Params, Score};
+use crate::parallel::Shards;
+use crate::profile::{Laps, Phase};
 use crate::sgd::{apply_gradient, learning_rate};
 use crate::workspace::Workspace;
 
@@ -124,6 +126,8 @@ pub struct Trainer {
     /// stderr is a terminal).
     pub progress: Option<ProgressBar>,
     ws: Workspace,
+    /// Set when training on more than one thread.
+    shards: Option<Shards>,
     order: Vec<usize>,
     rng: StdRng,
 }
@@ -133,11 +137,14 @@ impl Trainer {
     pub fn new(config: TrainConfig) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let params = Params::new(config.hidden, config.init, &mut rng);
+        let shards = (config.threads > 1)
+            .then(|| Shards::new(config.threads, config.batch_size, config.hidden));
         let ws = Workspace::new(config.batch_size, config.hidden);
         Self {
             config,
             params,
             progress: None,
+            shards,
             ws,
             order: Vec::new(),
             rng,
@@ -147,22 +154,48 @@ impl Trainer {
     /// One pass over `data` in a fresh random order at rate `lr`. The score
     /// is the running one: each batch is scored just before its update.
     pub fn train_epoch(&mut self, data: &Dataset, lr: f32) -> Score {
+        self.train_epoch_timed(data, lr, &mut ())
+    }
+
+    /// `train_epoch`, reporting where the time goes to `laps`.
+    pub fn train_epoch_timed(
+        &mut self,
+        data: &Dataset,
+        lr: f32,
+        laps: &mut (impl Laps + Send),
+    ) -> Score {
         self.order.clear();
         self.order.extend(0..data.len());
         self.order.shuffle(&mut self.rng);
+        let (batch_size, cost) = (self.config.batch_size, self.config.cost);
+        let progress = self.progress.as_ref();
+        if let Some(shards) = &mut self.shards {
+            let params = &mut self.params;
+            return shards.train_epoch(
+                params,
+                data,
+                &self.order,
+                batch_size,
+                cost,
+                lr,
+                laps,
+                progress,
+            );
+        }
         let mut total = Score::default();
-        let batches = self.order.chunks(self.config.batch_size);
-        let next_batches = self.order.chunks(self.config.batch_size).skip(1);
-        let cost = self.config.cost;
-        let pairs = batches.zip(next_batches.map(Some).chain([None]));
-        for (i, (batch, next)) in pairs.enumerate() {
+        for (i, (batch, next)) in batches_with_next(&self.order, batch_size).enumerate() {
             let (params, ws) = (&mut self.params, &mut self.ws);
-            total.add(train_step(params, ws, data, batch, next, cost, lr));
-            if let Some(bar) = self.progress.as_ref().filter(|_| i % PROGRESS_EVERY == 0) {
+            total.add(train_step(params, ws, data, batch, next, cost, lr, laps));
+            if let Some(bar) = progress.filter(|_| i % PROGRESS_EVERY == 0) {
                 bar.set_position(total.samples as u64);
             }
         }
         total
+    }
+
+    /// Threads the epochs train on.
+    pub fn threads(&self) -> usize {
+        self.shards.as_ref().map_or(1, Shards::count)
     }
 
     /// Scores `data` in file order, in batches of the training batch size
@@ -181,11 +214,12 @@ impl Trainer {
 
 /// Batches between progress-bar updates: often enough to look live, rare
 /// enough to cost nothing.
-const PROGRESS_EVERY: usize = 64;
+pub(crate) const PROGRESS_EVERY: usize = 64;
 
 /// One SGD step on the items `batch` of `data`: gather and standardise,
 /// forward, score, backward, update. `next`, the batch to come, is
 /// prefetched so its images are in cache when its turn comes.
+#[allow(clippy::too_many_arguments)]
 pub fn train_step(
     params: &mut Params,
     ws: &mut Workspace,
@@ -194,15 +228,19 @@ pub fn train_step(
     next: Option<&[usize]>,
     cost: Cost,
     lr: f32,
+    laps: &mut impl Laps,
 ) -> Score {
     gather(ws, data, batch.iter().copied());
     if let Some(next) = next {
         prefetch(data, next);
     }
-    forward(params, ws);
+    laps.lap(Phase::Gather);
+    forward_timed(params, ws, laps);
     let batch_score = score(ws, cost);
-    backward(params, ws, cost);
+    laps.lap(Phase::ForwardElementwise);
+    backward_timed(params, ws, cost, laps);
     apply_gradient(params, ws, lr);
+    laps.lap(Phase::Update);
     batch_score
 }
 
@@ -226,7 +264,9 @@ pub fn run(
     mut on_epoch: impl FnMut(&EpochReport) -> Result<()>,
 ) -> Result<(Trainer, RunSummary)> {
     config.validate()?;
-    crate::blas::set_threads(config.threads);
+    // Threads split the hidden units (parallel.rs); OpenBLAS threading does
+    // not pay at these shapes, so each product stays on its caller's thread.
+    crate::blas::set_threads(1);
     let mut trainer = Trainer::new(config.clone());
     trainer.progress = progress;
     let mut summary = RunSummary {

@@ -12,6 +12,8 @@ pub struct Workspace {
     pub rows: usize,
     /// (B) digit of each row.
     pub labels: Vec<u8>,
+    /// (B,O) one-hot targets, written with the labels.
+    pub y: Array2<f32>,
     /// (B,I) standardised inputs.
     pub x: Array2<f32>,
     /// (B,H) hidden activations.
@@ -31,6 +33,7 @@ impl Workspace {
         Self {
             rows: 0,
             labels: vec![0; batch_size],
+            y: Array2::zeros((batch_size, CLASSES)),
             x: Array2::zeros((batch_size, PIXELS)),
             a1: Array2::zeros((batch_size, hidden)),
             z2: Array2::zeros((batch_size, CLASSES)),

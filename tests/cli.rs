@@ -189,3 +189,44 @@ fn unwritable_metrics_path_fails_before_training() {
     assert_one_line_error(&output, "/nonexistent-folder");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("epoch "));
 }
+
+#[test]
+fn bench_reports_throughput_phases_and_peak_as_json() {
+    let dir = fixture_dir();
+    let output = mnist_mlp(&[
+        "bench",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for key in [
+        "seconds_per_epoch",
+        "samples_per_second",
+        "achieved_gflops",
+        "peak_sgemm_gflops",
+        "achieved_over_peak",
+        "peak_rss_mb",
+    ] {
+        let value = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no number under {key}: {report}"));
+        assert!(value > 0.0, "{key} = {value}");
+    }
+    assert_eq!(report["threads"], 2);
+    assert_eq!(report["flops_per_sample"], 4 * 784 * 8 + 6 * 10 * 8);
+    let shares: f64 = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-6, "phase shares sum to {shares}");
+}

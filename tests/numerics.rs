@@ -182,6 +182,7 @@ fn short_last_batch_matches_per_sample() {
         // batch, so gathering one image alone would scale it differently).
         single.rows = 1;
         single.labels[0] = ws.labels[r];
+        single.y.row_mut(0).assign(&ws.y.row(r));
         single.x.row_mut(0).assign(&ws.x.row(r));
         let g = analytic_gradient(&params, &mut single, cost);
         for (o, a) in single.a2.row(0).iter().zip(ws.a2.row(r)) {

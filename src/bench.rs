@@ -1,0 +1,149 @@
+//! `mnist-mlp bench`: training throughput on the real data, where the time
+//! goes, and how it compares with this machine's own sgemm peak, all
+//! measured in the same run so the ratios hold on a noisy machine.
+//!
+//! FLOPs counted per sample are those of the five products:
+//! forward 2·I·H + 2·H·O, backward 2·O·H, update 2·O·H + 2·H·I, so
+//! 4·I·H + 6·O·H in all (I = 784, O = 10). Element-wise work is not counted.
+
+use std::time::{Duration, Instant};
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::Array2;
+
+use crate::dataset::{Mnist, CLASSES, PIXELS};
+use crate::error::Result;
+use crate::profile::{Laps, Phase, PhaseClock};
+use crate::sgd::learning_rate;
+use crate::train::{TrainConfig, Trainer};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    pub hidden: usize,
+    pub batch_size: usize,
+    pub threads: usize,
+    pub epochs: usize,
+    pub seconds_per_epoch: f64,
+    pub samples_per_second: f64,
+    pub flops_per_sample: u64,
+    pub achieved_gflops: f64,
+    /// Single-thread sgemm on 1024×1024 matrices, best of five, this run.
+    pub peak_sgemm_gflops: f64,
+    /// achieved / peak: how much of one core's sgemm rate the whole run reaches.
+    pub achieved_over_peak: f64,
+    /// (phase, share of the training and evaluation time).
+    pub phases: Vec<(String, f64)>,
+    pub peak_rss_mb: f64,
+    pub final_test_acc: f64,
+}
+
+pub fn flops_per_sample(hidden: usize) -> u64 {
+    (4 * PIXELS * hidden + 6 * CLASSES * hidden) as u64
+}
+
+/// This machine's single-thread sgemm rate in GFLOP/s.
+pub fn peak_sgemm_gflops() -> f64 {
+    crate::blas::set_threads(1);
+    let n = 1024;
+    let a = Array2::from_shape_fn((n, n), |(i, j)| ((i + 3 * j) % 7) as f32 * 0.1);
+    let b = a.t().to_owned();
+    let mut c = Array2::<f32>::zeros((n, n));
+    let best = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            general_mat_mul(1.0, &a, &b, 0.0, &mut c);
+            started.elapsed()
+        })
+        .min()
+        .expect("five timings");
+    2.0 * (n * n * n) as f64 / best.as_secs_f64() / 1e9
+}
+
+/// The process's peak resident memory (VmHWM), in MB; 0 where /proc is absent.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Trains `config.epochs` epochs on `data` with the phase clock running.
+pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
+    config.validate()?;
+    let peak = peak_sgemm_gflops();
+    let mut trainer = Trainer::new(config.clone());
+    let mut clock = PhaseClock::start();
+    let mut epoch_seconds = Vec::with_capacity(config.epochs);
+    let mut final_test_acc = 0.0;
+    for epoch in 0..config.epochs {
+        let lr = learning_rate(config.lr, config.lr_decay, epoch);
+        clock.restart();
+        let started = Instant::now();
+        trainer.train_epoch_timed(&data.train, lr, &mut clock);
+        epoch_seconds.push(started.elapsed().as_secs_f64());
+        clock.restart();
+        final_test_acc = trainer.evaluate(&data.test).accuracy();
+        clock.lap(Phase::Evaluation);
+    }
+    epoch_seconds.sort_by(f64::total_cmp);
+    let seconds_per_epoch = epoch_seconds[epoch_seconds.len() / 2];
+    let samples_per_second = data.train.len() as f64 / seconds_per_epoch;
+    let flops = flops_per_sample(config.hidden);
+    let achieved_gflops = samples_per_second * flops as f64 / 1e9;
+    let total: Duration = clock.totals.iter().sum();
+    let phases = Phase::ALL
+        .iter()
+        .map(|&p| {
+            let share = clock.totals[p as usize].as_secs_f64() / total.as_secs_f64().max(1e-12);
+            (p.name().to_string(), share)
+        })
+        .collect();
+    let threads = trainer.threads();
+    Ok(BenchReport {
+        hidden: config.hidden,
+        batch_size: config.batch_size,
+        threads,
+        epochs: config.epochs,
+        seconds_per_epoch,
+        samples_per_second,
+        flops_per_sample: flops,
+        achieved_gflops,
+        peak_sgemm_gflops: peak,
+        achieved_over_peak: achieved_gflops / peak,
+        phases,
+        peak_rss_mb: peak_rss_mb(),
+        final_test_acc,
+    })
+}
+
+impl BenchReport {
+    /// The human-readable report.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "784-{}-10, batch {}, {} thread(s), {} epochs\n\
+             training: {:.4} s/epoch (median), {:.0} samples/s\n\
+             products: {} FLOP/sample, {:.1} GFLOP/s achieved; single-thread sgemm peak {:.1} GFLOP/s; achieved/peak {:.0}%\n\
+             peak memory {:.0} MB; final test accuracy {:.2}%\n\
+             time by phase (training + evaluation):\n",
+            self.hidden,
+            self.batch_size,
+            self.threads,
+            self.epochs,
+            self.seconds_per_epoch,
+            self.samples_per_second,
+            self.flops_per_sample,
+            self.achieved_gflops,
+            self.peak_sgemm_gflops,
+            100.0 * self.achieved_over_peak,
+            self.peak_rss_mb,
+            100.0 * self.final_test_acc,
+        );
+        for (name, share) in &self.phases {
+            out.push_str(&format!("  {name:<22} {:5.1}%\n", 100.0 * share));
+        }
+        out
+    }
+}
