@@ -7,14 +7,18 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::batch::gather;
 use crate::dataset::{
     load_mnist, load_split, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
 };
 use crate::error::{Error, Result};
 use crate::metrics::{read_metrics, MetricsWriter};
+use crate::model::{self, ModelInfo};
+use crate::network::{forward, predictions};
 use crate::plot::{digit_ascii, draw_curves, draw_digit, run_curves};
 use crate::sweep::{run_grid, write_outputs, Grid};
-use crate::train::{run, RunSummary, TrainConfig};
+use crate::train::{run_from, RunSummary, TrainConfig, Trainer};
+use crate::workspace::Workspace;
 
 /// The `train` subcommand's settings.
 #[derive(Debug, Clone)]
@@ -22,22 +26,59 @@ pub struct TrainOptions {
     pub config: TrainConfig,
     pub data_dir: PathBuf,
     pub metrics_out: Option<PathBuf>,
+    /// Write the trained model here (safetensors).
+    pub save: Option<PathBuf>,
+    /// Start from this saved model instead of fresh weights.
+    pub resume: Option<PathBuf>,
+}
+
+/// Fails now, not after training, when a file could not be written there.
+fn check_output_folder(path: &Path) -> Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(folder) if !folder.is_dir() => Err(Error::Config(format!(
+            "{}: folder {} does not exist",
+            path.display(),
+            folder.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Loads the data, trains, prints a line per epoch to `out` and, if asked,
 /// writes the JSONL metrics.
 pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary> {
-    let config = &options.config;
-    config.validate()?;
+    options.config.validate()?;
+    if let Some(path) = &options.save {
+        check_output_folder(path)?;
+    }
+    let (mut trainer, epochs_done) = match &options.resume {
+        Some(path) => {
+            let (params, info) = model::load(path)?;
+            // The saved weights fix the hidden size; the rest comes from the flags.
+            let config = TrainConfig {
+                hidden: params.hidden(),
+                ..options.config.clone()
+            };
+            let mut trainer = Trainer::new(config);
+            trainer.params = params;
+            (trainer, info.epochs_trained)
+        }
+        None => (Trainer::new(options.config.clone()), 0),
+    };
+    let config = trainer.config.clone();
     let data = load_mnist(&options.data_dir)?;
     let mut metrics = options
         .metrics_out
         .as_deref()
         .map(MetricsWriter::create)
         .transpose()?;
+    let resumed = match &options.resume {
+        Some(path) => format!(" | resuming {} after {epochs_done} epochs", path.display()),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "784-{}-10 {} {} | lr {} decay {} | batch {} | {} epochs | seed {} | {} train / {} test images from {}",
+        "784-{}-10 {} {} | lr {} decay {} | batch {} | {} epochs | seed {} | {} train / {} test images from {}{resumed}",
         config.hidden,
         config.cost,
         config.init,
@@ -56,9 +97,11 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
             "{msg} {bar:40} {pos}/{len} images {per_sec}",
         )
     });
-    let (_, summary) = run(config, &data, bar.clone(), |report| {
+    trainer.progress = bar.clone();
+    let last_epoch = epochs_done + config.epochs;
+    let (trainer, summary) = run_from(trainer, epochs_done, &data, |report| {
         // Suspend the bar so the line lands on stdout, wherever that goes.
-        let line = report.line(config.epochs);
+        let line = report.line(last_epoch);
         match &bar {
             Some(bar) => bar.suspend(|| writeln!(out, "{line}")),
             None => writeln!(out, "{line}"),
@@ -75,7 +118,35 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
     if let Some(m) = metrics {
         m.finish()?;
     }
+    if let Some(path) = &options.save {
+        let info = ModelInfo {
+            cost: config.cost,
+            init: config.init,
+            batch_size: config.batch_size,
+            epochs_trained: epochs_done + summary.reports.len(),
+            test_accuracy: summary.reports.last().map_or(f64::NAN, |r| r.test_acc),
+            seed: config.seed,
+            lr: config.lr,
+            lr_decay: config.lr_decay,
+        };
+        model::save(path, &trainer.params, &info)?;
+        let _ = writeln!(out, "saved {}", path.display());
+    }
     Ok(summary)
+}
+
+/// Scores a saved model on the test set.
+pub fn eval(model_path: &Path, data_dir: &Path, json: bool, out: &mut impl Write) -> Result<()> {
+    let (params, info) = model::load(model_path)?;
+    let test = load_split(data_dir, TEST_IMAGES, TEST_LABELS)?;
+    let report = crate::eval::evaluate(&params, &info, &test);
+    let text = if json {
+        serde_json::to_string(&report).expect("reports serialise") + "\n"
+    } else {
+        report.text()
+    };
+    let _ = out.write_all(text.as_bytes());
+    Ok(())
 }
 
 /// The `sweep` subcommand's settings.
@@ -177,6 +248,8 @@ pub struct ShowOptions {
     pub index: usize,
     pub out: Option<PathBuf>,
     pub ascii: bool,
+    /// Also print what this saved model predicts for the digit.
+    pub model: Option<PathBuf>,
 }
 
 /// Shows one digit as a PNG and/or terminal art.
@@ -207,6 +280,20 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
     if let Some(path) = &options.out {
         draw_digit(path, &title, set, options.index, 10)?;
         let _ = writeln!(out, "{title}: wrote {}", path.display());
+    }
+    if let Some(path) = &options.model {
+        let (params, _) = model::load(path)?;
+        // A batch of one: the image is standardised on its own.
+        let mut ws = Workspace::new(1, params.hidden());
+        gather(&mut ws, set, options.index..options.index + 1);
+        forward(&params, &mut ws);
+        let digit = predictions(&ws).next().expect("one row");
+        let outputs: Vec<String> = ws.a2.row(0).iter().map(|a| format!("{a:.3}")).collect();
+        let _ = writeln!(
+            out,
+            "predicted {digit}; outputs 0..9: {}",
+            outputs.join(" ")
+        );
     }
     Ok(())
 }

@@ -31,6 +31,8 @@ enum Command {
     /// Train a grid of configurations in parallel; write metrics, a CSV, a report and plots.
     #[command(allow_negative_numbers = true)]
     Sweep(SweepArgs),
+    /// Score a saved model on the test set: accuracy, loss, confusion matrix, precision and recall.
+    Eval(EvalArgs),
     /// Draw train/test accuracy curves from saved --metrics-out files.
     Plot(PlotArgs),
     /// Show one digit as terminal art or a PNG.
@@ -123,6 +125,9 @@ struct ShowArgs {
     /// Print terminal art even when writing a PNG.
     #[arg(long)]
     ascii: bool,
+    /// Also print the digit this saved model predicts and its ten outputs.
+    #[arg(long, value_name = "MODEL.safetensors")]
+    model: Option<PathBuf>,
 }
 
 /// The flags that define a training run, shared by `train` and `bench`.
@@ -184,6 +189,12 @@ struct TrainArgs {
     /// Also write one JSON object per epoch to this file.
     #[arg(long, value_name = "PATH")]
     metrics_out: Option<PathBuf>,
+    /// Save the trained weights here (safetensors, with the settings as metadata).
+    #[arg(long, value_name = "MODEL.safetensors")]
+    save: Option<PathBuf>,
+    /// Continue training a saved model (its hidden size; the schedule goes on from its epochs).
+    #[arg(long, value_name = "MODEL.safetensors")]
+    resume: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -193,8 +204,23 @@ impl TrainArgs {
             config,
             data_dir,
             metrics_out: self.metrics_out,
+            save: self.save,
+            resume: self.resume,
         }
     }
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// A model saved by train --save.
+    #[arg(long, value_name = "MODEL.safetensors")]
+    model: PathBuf,
+    /// Folder with the MNIST test files [default: $MNIST_DIR, else ./data/mnist]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print one JSON object (accuracy, loss, confusion, precision, recall).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -260,6 +286,13 @@ fn main() -> ExitCode {
             let (config, data_dir) = args.run.into_config(5);
             commands::bench(&config, &data_dir, args.json, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
+        Command::Eval(args) => commands::eval(
+            &args.model,
+            &resolve_data_dir(args.data_dir.as_deref()),
+            args.json,
+            &mut stdout,
+        )
+        .map(|()| ExitCode::SUCCESS),
         Command::Plot(args) => commands::plot(&args.metrics, &args.out).map(|()| ExitCode::SUCCESS),
         Command::Show(args) => {
             let options = ShowOptions {
@@ -268,6 +301,7 @@ fn main() -> ExitCode {
                 index: args.index,
                 out: args.out,
                 ascii: args.ascii,
+                model: args.model,
             };
             commands::show(&options, &mut stdout).map(|()| ExitCode::SUCCESS)
         }

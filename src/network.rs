@@ -266,6 +266,15 @@ impl Score {
     }
 }
 
+/// The predicted digit of each row of the batch `forward` just ran: the
+/// argmax of z2 (first on ties), which keeps its order where σ rounds
+/// outputs to 1.0.
+pub fn predictions(ws: &Workspace) -> impl Iterator<Item = usize> + '_ {
+    flat(&ws.z2, ws.rows * CLASSES)
+        .chunks_exact(CLASSES)
+        .map(|z_row| (0..CLASSES).fold(0, |best, o| if z_row[o] > z_row[best] { o } else { best }))
+}
+
 /// The first `len` values of a row-major buffer.
 fn flat(m: &Array2<f32>, len: usize) -> &[f32] {
     &m.as_slice().expect("buffers are row-major")[..len]
@@ -293,14 +302,9 @@ pub fn score(ws: &Workspace, cost: Cost) -> Score {
     let tail: f32 = (whole..block).map(|k| cost.loss(z2[k], a2[k], y[k])).sum();
     let loss_sum = lanes.iter().sum::<f32>() + tail;
 
-    let correct = z2
-        .chunks_exact(CLASSES)
+    let correct = predictions(ws)
         .zip(&ws.labels)
-        .filter(|(z_row, &label)| {
-            let best =
-                (0..CLASSES).fold(0, |best, o| if z_row[o] > z_row[best] { o } else { best });
-            best == label as usize
-        })
+        .filter(|(digit, &label)| *digit == label as usize)
         .count();
     Score {
         loss_sum: loss_sum as f64,

@@ -261,25 +261,42 @@ pub fn run(
     config: &TrainConfig,
     data: &Mnist,
     progress: Option<ProgressBar>,
+    on_epoch: impl FnMut(&EpochReport) -> Result<()>,
+) -> Result<(Trainer, RunSummary)> {
+    config.validate()?;
+    let mut trainer = Trainer::new(config.clone());
+    trainer.progress = progress;
+    run_from(trainer, 0, data, on_epoch)
+}
+
+/// `run` for a trainer that may hold trained weights: epochs are numbered,
+/// and the learning rate scheduled, from `epochs_done` on.
+pub fn run_from(
+    mut trainer: Trainer,
+    epochs_done: usize,
+    data: &Mnist,
     mut on_epoch: impl FnMut(&EpochReport) -> Result<()>,
 ) -> Result<(Trainer, RunSummary)> {
+    let config = trainer.config.clone();
     config.validate()?;
     // Threads split the hidden units (parallel.rs); OpenBLAS threading does
     // not pay at these shapes, so each product stays on its caller's thread.
     crate::blas::set_threads(1);
-    let mut trainer = Trainer::new(config.clone());
-    trainer.progress = progress;
     let mut summary = RunSummary {
         reports: Vec::with_capacity(config.epochs),
         diverged: None,
     };
-    for epoch in 0..config.epochs {
+    for epoch in epochs_done..epochs_done + config.epochs {
         let lr = learning_rate(config.lr, config.lr_decay, epoch);
         let started = Instant::now();
         if let Some(bar) = &trainer.progress {
             bar.reset();
             bar.set_length(data.train.len() as u64);
-            bar.set_message(format!("epoch {}/{}", epoch + 1, config.epochs));
+            bar.set_message(format!(
+                "epoch {}/{}",
+                epoch + 1,
+                epochs_done + config.epochs
+            ));
         }
         let train = trainer.train_epoch(&data.train, lr);
         let train_seconds = started.elapsed().as_secs_f64();

@@ -1,0 +1,90 @@
+//! Scoring a saved model on a labelled set: accuracy, loss, the confusion
+//! matrix and per-class precision and recall.
+
+use std::fmt::Write as _;
+
+use crate::batch::gather;
+use crate::dataset::{Dataset, CLASSES};
+use crate::model::ModelInfo;
+use crate::network::{forward, predictions, score, Params, Score};
+use crate::workspace::Workspace;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvalReport {
+    pub samples: usize,
+    pub accuracy: f64,
+    pub loss: f64,
+    /// confusion[true digit][predicted digit] = count.
+    pub confusion: [[usize; CLASSES]; CLASSES],
+    /// Per predicted digit: correct / predicted (NaN → null when never predicted).
+    pub precision: [f64; CLASSES],
+    /// Per true digit: correct / present.
+    pub recall: [f64; CLASSES],
+}
+
+/// Runs `params` over `data` in file order, in batches of the size the model
+/// was trained with (standardisation is per batch).
+pub fn evaluate(params: &Params, info: &ModelInfo, data: &Dataset) -> EvalReport {
+    let mut ws = Workspace::new(info.batch_size, params.hidden());
+    let mut total = Score::default();
+    let mut confusion = [[0usize; CLASSES]; CLASSES];
+    for start in (0..data.len()).step_by(info.batch_size) {
+        gather(
+            &mut ws,
+            data,
+            start..(start + info.batch_size).min(data.len()),
+        );
+        forward(params, &mut ws);
+        total.add(score(&ws, info.cost));
+        for (digit, &label) in predictions(&ws).zip(&ws.labels) {
+            confusion[label as usize][digit] += 1;
+        }
+    }
+    let ratio = |num: usize, den: usize| {
+        if den == 0 {
+            f64::NAN
+        } else {
+            num as f64 / den as f64
+        }
+    };
+    let precision = std::array::from_fn(|d| {
+        ratio(confusion[d][d], (0..CLASSES).map(|t| confusion[t][d]).sum())
+    });
+    let recall = std::array::from_fn(|d| ratio(confusion[d][d], confusion[d].iter().sum()));
+    EvalReport {
+        samples: total.samples,
+        accuracy: total.accuracy(),
+        loss: total.mean_loss(),
+        confusion,
+        precision,
+        recall,
+    }
+}
+
+impl EvalReport {
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "{} images: accuracy {:.2}%, loss {:.4}\nconfusion (rows: true digit, columns: predicted)\n     ",
+            self.samples,
+            100.0 * self.accuracy,
+            self.loss
+        );
+        for d in 0..CLASSES {
+            let _ = write!(out, "{d:>6}");
+        }
+        out.push_str("   recall\n");
+        for (t, row) in self.confusion.iter().enumerate() {
+            let _ = write!(out, "{t:>5}");
+            for count in row {
+                let _ = write!(out, "{count:>6}");
+            }
+            let _ = writeln!(out, "   {:6.2}%", 100.0 * self.recall[t]);
+        }
+        out.push_str("prec.");
+        for p in self.precision {
+            let _ = write!(out, "{:>6.1}", 100.0 * p);
+        }
+        out.push('\n');
+        out
+    }
+}
