@@ -140,12 +140,7 @@ pub fn eval(model_path: &Path, data_dir: &Path, json: bool, out: &mut impl Write
     let (params, info) = model::load(model_path)?;
     let test = load_split(data_dir, TEST_IMAGES, TEST_LABELS)?;
     let report = crate::eval::evaluate(&params, &info, &test);
-    let text = if json {
-        serde_json::to_string(&report).expect("reports serialise") + "\n"
-    } else {
-        report.text()
-    };
-    let _ = out.write_all(text.as_bytes());
+    print_report(out, json, &report, report.text());
     Ok(())
 }
 
@@ -308,11 +303,16 @@ pub fn bench(
     config.validate()?;
     let data = load_mnist(data_dir)?;
     let report = crate::bench::bench(config, &data)?;
+    print_report(out, json, &report, report.text());
+    Ok(())
+}
+
+/// Prints a report as one JSON object, or as its text.
+fn print_report(out: &mut impl Write, json: bool, report: &impl serde::Serialize, text: String) {
     let text = if json {
-        serde_json::to_string(&report).expect("reports serialise") + "\n"
+        serde_json::to_string(report).expect("reports serialise") + "\n"
     } else {
-        report.text()
+        text
     };
     let _ = out.write_all(text.as_bytes());
-    Ok(())
 }
