@@ -13,9 +13,102 @@ pub const PIXELS: usize = IMAGE_ROWS * IMAGE_COLS;
 /// Digits 0..9, the network's output width.
 pub const CLASSES: usize = 10;
 
-/// Where the data lives when neither `--data-dir` nor `$MNIST_DIR` says.
-pub const DEFAULT_DATA_DIR: &str = "data/mnist";
-pub const DATA_DIR_ENV: &str = "MNIST_DIR";
+/// Which data set: both come as the same four IDX files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// LeCun, Cortes and Burges' handwritten digits.
+    Mnist,
+    /// Zalando's Fashion-MNIST: ten kinds of clothing, same format and sizes.
+    Fashion,
+}
+
+/// Where Debian's `dataset-fashion-mnist` package puts its files.
+pub const DEBIAN_FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Mnist => "mnist",
+            Source::Fashion => "fashion",
+        }
+    }
+
+    /// The variable that names the data folder when `--data-dir` does not.
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Source::Mnist => "MNIST_DIR",
+            Source::Fashion => "FASHION_MNIST_DIR",
+        }
+    }
+
+    /// The folder used when neither `--data-dir` nor the variable says:
+    /// `./data/mnist`; for Fashion-MNIST Debian's copy if it is installed,
+    /// else `./data/fashion-mnist`.
+    pub fn default_dir(self) -> PathBuf {
+        match self {
+            Source::Mnist => PathBuf::from("data/mnist"),
+            Source::Fashion if Path::new(DEBIAN_FASHION_DIR).is_dir() => {
+                PathBuf::from(DEBIAN_FASHION_DIR)
+            }
+            Source::Fashion => PathBuf::from("data/fashion-mnist"),
+        }
+    }
+
+    /// SHA-256 of each canonical file's decompressed IDX bytes (MNIST from
+    /// shared/data/README.md; Fashion-MNIST computed from Debian's
+    /// dataset-fashion-mnist 0.0~git20200523.55506a9-1).
+    pub fn checksums(self) -> [(&'static str, &'static str); 4] {
+        match self {
+            Source::Mnist => [
+                (
+                    TRAIN_IMAGES,
+                    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                ),
+                (
+                    TRAIN_LABELS,
+                    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                ),
+                (
+                    TEST_IMAGES,
+                    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                ),
+                (
+                    TEST_LABELS,
+                    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+                ),
+            ],
+            Source::Fashion => [
+                (
+                    TRAIN_IMAGES,
+                    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                ),
+                (
+                    TRAIN_LABELS,
+                    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                ),
+                (
+                    TEST_IMAGES,
+                    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                ),
+                (
+                    TEST_LABELS,
+                    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+                ),
+            ],
+        }
+    }
+}
+
+impl std::str::FromStr for Source {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "mnist" => Ok(Source::Mnist),
+            "fashion" | "fashion-mnist" => Ok(Source::Fashion),
+            _ => Err(format!("unknown dataset '{s}' (expected mnist or fashion)")),
+        }
+    }
+}
 
 /// Labelled images, validated to agree in count.
 #[derive(Debug, Clone)]
@@ -91,18 +184,19 @@ pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
 pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
 pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 
-/// `--data-dir`, else `$MNIST_DIR`, else `./data/mnist`.
-pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
+/// `--data-dir`, else the source's variable (`$MNIST_DIR`), else its
+/// default folder.
+pub fn resolve_data_dir(flag: Option<&Path>, source: Source) -> PathBuf {
     flag.map(Path::to_owned)
-        .or_else(|| std::env::var_os(DATA_DIR_ENV).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+        .or_else(|| std::env::var_os(source.env_var()).map(PathBuf::from))
+        .unwrap_or_else(|| source.default_dir())
 }
 
 /// Finds `name` or `name.gz` in `dir`.
 fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
     if !dir.is_dir() {
         return Err(Error::Data(format!(
-            "data folder {} does not exist; put the four MNIST files there, or pass --data-dir DIR or set ${DATA_DIR_ENV}",
+            "data folder {} does not exist; put the four IDX files there, or pass --data-dir DIR or set $MNIST_DIR ($FASHION_MNIST_DIR with --dataset fashion)",
             dir.display()
         )));
     }
@@ -112,7 +206,7 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
         .find(|path| path.is_file())
         .ok_or_else(|| {
             Error::Data(format!(
-                "{} has no {name} or {name}.gz; the folder needs the four MNIST files (pass --data-dir DIR or set ${DATA_DIR_ENV} to point elsewhere)",
+                "{} has no {name} or {name}.gz; the folder needs the four IDX files (pass --data-dir DIR or set $MNIST_DIR, $FASHION_MNIST_DIR with --dataset fashion, to point elsewhere)",
                 dir.display()
             ))
         })

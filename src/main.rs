@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mnist_mlp::commands::{self, ShowOptions, SweepOptions, TrainOptions};
 use mnist_mlp::cost::Cost;
-use mnist_mlp::dataset::resolve_data_dir;
+use mnist_mlp::dataset::{resolve_data_dir, Source};
 use mnist_mlp::network::Init;
 use mnist_mlp::sweep::Grid;
 use mnist_mlp::train::{TrainConfig, DEFAULT_LR_DECAY, DEFAULT_SEED};
@@ -42,11 +42,29 @@ enum Command {
     Bench(BenchArgs),
 }
 
+/// Where the data is, shared by every command that reads it.
 #[derive(clap::Args)]
-struct SweepArgs {
-    /// Folder with the four MNIST files [default: $MNIST_DIR, else ./data/mnist]
+struct DataArgs {
+    /// Folder with the four IDX files [default: $MNIST_DIR, else ./data/mnist;
+    /// for fashion $FASHION_MNIST_DIR, else /usr/share/datasets/fashion-mnist if
+    /// installed, else ./data/fashion-mnist]
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// mnist or fashion (Fashion-MNIST, same format).
+    #[arg(long, default_value = "mnist")]
+    dataset: Source,
+}
+
+impl DataArgs {
+    fn dir(&self) -> PathBuf {
+        resolve_data_dir(self.data_dir.as_deref(), self.dataset)
+    }
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    data: DataArgs,
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "sweep")]
     out: PathBuf,
@@ -91,7 +109,7 @@ impl SweepArgs {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(SweepOptions {
             grid,
-            data_dir: resolve_data_dir(self.data_dir.as_deref()),
+            data_dir: self.data.dir(),
             out: self.out,
             jobs: self.jobs.unwrap_or(cores).max(1),
         })
@@ -110,9 +128,8 @@ struct PlotArgs {
 
 #[derive(clap::Args)]
 struct ShowArgs {
-    /// Folder with the four MNIST files [default: $MNIST_DIR, else ./data/mnist]
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
     /// Which set the index counts in.
     #[arg(long, default_value = "test", value_parser = ["train", "test"])]
     set: String,
@@ -133,9 +150,8 @@ struct ShowArgs {
 /// The flags that define a training run, shared by `train` and `bench`.
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Folder with the four MNIST files [default: $MNIST_DIR, else ./data/mnist]
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
     /// Hidden units.
     #[arg(long, default_value_t = 30)]
     hidden: usize,
@@ -178,7 +194,7 @@ impl RunArgs {
             seed: self.seed,
             threads: self.threads,
         };
-        (config, resolve_data_dir(self.data_dir.as_deref()))
+        (config, self.data.dir())
     }
 }
 
@@ -215,9 +231,8 @@ struct EvalArgs {
     /// A model saved by train --save.
     #[arg(long, value_name = "MODEL.safetensors")]
     model: PathBuf,
-    /// Folder with the MNIST test files [default: $MNIST_DIR, else ./data/mnist]
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
     /// Print one JSON object (accuracy, loss, confusion, precision, recall).
     #[arg(long)]
     json: bool,
@@ -286,17 +301,14 @@ fn main() -> ExitCode {
             let (config, data_dir) = args.run.into_config(5);
             commands::bench(&config, &data_dir, args.json, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
-        Command::Eval(args) => commands::eval(
-            &args.model,
-            &resolve_data_dir(args.data_dir.as_deref()),
-            args.json,
-            &mut stdout,
-        )
-        .map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => {
+            commands::eval(&args.model, &args.data.dir(), args.json, &mut stdout)
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Plot(args) => commands::plot(&args.metrics, &args.out).map(|()| ExitCode::SUCCESS),
         Command::Show(args) => {
             let options = ShowOptions {
-                data_dir: resolve_data_dir(args.data_dir.as_deref()),
+                data_dir: args.data.dir(),
                 test_set: args.set == "test",
                 index: args.index,
                 out: args.out,

@@ -230,3 +230,25 @@ fn bench_reports_throughput_phases_and_peak_as_json() {
         .sum();
     assert!((shares - 1.0).abs() < 1e-6, "phase shares sum to {shares}");
 }
+
+#[test]
+fn fashion_dataset_reads_its_own_variable() {
+    let dir = fixture_dir();
+    let output = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args([
+            "train",
+            "--dataset",
+            "fashion",
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+        ])
+        .env_remove("MNIST_DIR")
+        .env("FASHION_MNIST_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(dir.path().to_str().unwrap()));
+    assert_one_line_error(&mnist_mlp(&["train", "--dataset", "cifar"]), "cifar");
+}
