@@ -3,15 +3,17 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::batch::gather;
 use crate::dataset::{
-    load_mnist, load_split, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
+    load_mnist, load_split, Dataset, Mnist, Source, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES,
+    TRAIN_LABELS,
 };
 use crate::error::{Error, Result};
+use crate::fetch::{default_mirrors, fetch_files, missing_files, FetchOptions};
 use crate::metrics::{read_metrics, MetricsWriter};
 use crate::model::{self, ModelInfo};
 use crate::network::{forward, predictions};
@@ -20,11 +22,65 @@ use crate::sweep::{run_grid, write_outputs, Grid};
 use crate::train::{run_from, RunSummary, TrainConfig, Trainer};
 use crate::workspace::Workspace;
 
+/// Where a command's data is and whether it may be downloaded there.
+#[derive(Debug, Clone)]
+pub struct DataLocation {
+    pub dir: PathBuf,
+    pub source: Source,
+    /// Never download: a missing file is an error.
+    pub offline: bool,
+}
+
+impl DataLocation {
+    /// A folder of files that are already there (no downloading).
+    pub fn local(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            source: Source::Mnist,
+            offline: true,
+        }
+    }
+
+    /// Fetches the four files when any is missing, saying so on stderr,
+    /// unless offline (then loading reports what is missing).
+    fn prepare(&self) -> Result<()> {
+        if self.offline || !missing_files(&self.dir, self.source) {
+            return Ok(());
+        }
+        eprintln!(
+            "{} has no {} files: fetching them (--offline forbids this)",
+            self.dir.display(),
+            self.source.name()
+        );
+        let options = FetchOptions {
+            mirrors: default_mirrors(self.source),
+            timeout: DEFAULT_TIMEOUT,
+        };
+        fetch_files(&self.dir, &self.source.checksums(), &options, &mut |line| {
+            eprintln!("{line}")
+        })?;
+        Ok(())
+    }
+
+    pub fn load(&self) -> Result<Mnist> {
+        self.prepare()?;
+        load_mnist(&self.dir)
+    }
+
+    pub fn load_test(&self) -> Result<Dataset> {
+        self.prepare()?;
+        load_split(&self.dir, TEST_IMAGES, TEST_LABELS)
+    }
+}
+
+/// How long a mirror may stay silent before the next is tried.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The `train` subcommand's settings.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
     pub config: TrainConfig,
-    pub data_dir: PathBuf,
+    pub data: DataLocation,
     pub metrics_out: Option<PathBuf>,
     /// Write the trained model here (safetensors).
     pub save: Option<PathBuf>,
@@ -66,7 +122,7 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         None => (Trainer::new(options.config.clone()), 0),
     };
     let config = trainer.config.clone();
-    let data = load_mnist(&options.data_dir)?;
+    let data = options.data.load()?;
     let mut metrics = options
         .metrics_out
         .as_deref()
@@ -89,7 +145,7 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         config.seed,
         data.train.len(),
         data.test.len(),
-        options.data_dir.display()
+        options.data.dir.display()
     );
     let bar = std::io::stderr().is_terminal().then(|| {
         progress_bar(
@@ -136,9 +192,14 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
 }
 
 /// Scores a saved model on the test set.
-pub fn eval(model_path: &Path, data_dir: &Path, json: bool, out: &mut impl Write) -> Result<()> {
+pub fn eval(
+    model_path: &Path,
+    data: &DataLocation,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     let (params, info) = model::load(model_path)?;
-    let test = load_split(data_dir, TEST_IMAGES, TEST_LABELS)?;
+    let test = data.load_test()?;
     let report = crate::eval::evaluate(&params, &info, &test);
     print_report(out, json, &report, report.text());
     Ok(())
@@ -148,7 +209,7 @@ pub fn eval(model_path: &Path, data_dir: &Path, json: bool, out: &mut impl Write
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
     pub grid: Grid,
-    pub data_dir: PathBuf,
+    pub data: DataLocation,
     pub out: PathBuf,
     pub jobs: usize,
 }
@@ -157,7 +218,7 @@ pub struct SweepOptions {
 /// progress bar when it is a terminal), then writes the outputs.
 pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Vec<PathBuf>> {
     let runs = options.grid.runs()?;
-    let data = load_mnist(&options.data_dir)?;
+    let data = options.data.load()?;
     let _ = writeln!(
         log,
         "sweep: {} runs of {} epochs on {} threads into {}",
@@ -238,7 +299,7 @@ pub fn plot(metrics: &[PathBuf], out: &Path) -> Result<()> {
 /// The `show` subcommand's settings.
 #[derive(Debug, Clone)]
 pub struct ShowOptions {
-    pub data_dir: PathBuf,
+    pub data: DataLocation,
     pub test_set: bool,
     pub index: usize,
     pub out: Option<PathBuf>,
@@ -255,7 +316,8 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
     } else {
         ("train", TRAIN_IMAGES, TRAIN_LABELS)
     };
-    let set = &load_split(&options.data_dir, images, labels)?;
+    options.data.prepare()?;
+    let set = &load_split(&options.data.dir, images, labels)?;
     if options.index >= set.len() {
         return Err(Error::Config(format!(
             "--index {} is past the end of the {name} set ({} images, 0..{})",
@@ -296,12 +358,12 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
 /// Benchmarks training on the real data and prints the report.
 pub fn bench(
     config: &TrainConfig,
-    data_dir: &Path,
+    data: &DataLocation,
     json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
     config.validate()?;
-    let data = load_mnist(data_dir)?;
+    let data = data.load()?;
     let report = crate::bench::bench(config, &data)?;
     print_report(out, json, &report, report.text());
     Ok(())
@@ -315,4 +377,22 @@ fn print_report(out: &mut impl Write, json: bool, report: &impl serde::Serialize
         text
     };
     let _ = out.write_all(text.as_bytes());
+}
+
+/// Downloads the four files of `data.source` into `data.dir`.
+pub fn fetch(data: &DataLocation, options: &FetchOptions, out: &mut impl Write) -> Result<()> {
+    let outcomes = fetch_files(&data.dir, &data.source.checksums(), options, &mut |line| {
+        let _ = writeln!(out, "{line}");
+    })?;
+    let present = outcomes
+        .iter()
+        .filter(|(_, f)| *f == crate::fetch::Fetched::AlreadyThere)
+        .count();
+    let _ = writeln!(
+        out,
+        "{}: {} files verified ({present} already there)",
+        data.dir.display(),
+        outcomes.len()
+    );
+    Ok(())
 }

@@ -18,6 +18,7 @@ pub mod dataset;
 pub mod error;
 pub mod eval;
 pub mod fastmath;
+pub mod fetch;
 pub mod idx;
 pub mod metrics;
 pub mod model;

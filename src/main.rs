@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mnist_mlp::commands::{self, ShowOptions, SweepOptions, TrainOptions};
+use std::time::Duration;
+
+use mnist_mlp::commands::{self, DataLocation, ShowOptions, SweepOptions, TrainOptions};
 use mnist_mlp::cost::Cost;
 use mnist_mlp::dataset::{resolve_data_dir, Source};
+use mnist_mlp::fetch::{default_mirrors, FetchOptions};
 use mnist_mlp::network::Init;
 use mnist_mlp::sweep::Grid;
 use mnist_mlp::train::{TrainConfig, DEFAULT_LR_DECAY, DEFAULT_SEED};
@@ -31,6 +34,8 @@ enum Command {
     /// Train a grid of configurations in parallel; write metrics, a CSV, a report and plots.
     #[command(allow_negative_numbers = true)]
     Sweep(SweepArgs),
+    /// Download the four data files from public mirrors, verifying each.
+    Fetch(FetchArgs),
     /// Score a saved model on the test set: accuracy, loss, confusion matrix, precision and recall.
     Eval(EvalArgs),
     /// Draw train/test accuracy curves from saved --metrics-out files.
@@ -53,12 +58,32 @@ struct DataArgs {
     /// mnist or fashion (Fashion-MNIST, same format).
     #[arg(long, default_value = "mnist")]
     dataset: Source,
+    /// Never download: missing files are an error.
+    #[arg(long)]
+    offline: bool,
 }
 
 impl DataArgs {
-    fn dir(&self) -> PathBuf {
-        resolve_data_dir(self.data_dir.as_deref(), self.dataset)
+    fn dir(&self) -> DataLocation {
+        DataLocation {
+            dir: resolve_data_dir(self.data_dir.as_deref(), self.dataset),
+            source: self.dataset,
+            offline: self.offline,
+        }
     }
+}
+
+#[derive(clap::Args)]
+struct FetchArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// A mirror to try (the folder URL holding the .gz files); repeat for
+    /// several, tried in order [default: well-known public mirrors]
+    #[arg(long, value_name = "URL")]
+    mirror: Vec<String>,
+    /// Seconds a mirror may stay silent before the next is tried.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -109,7 +134,7 @@ impl SweepArgs {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(SweepOptions {
             grid,
-            data_dir: self.data.dir(),
+            data: self.data.dir(),
             out: self.out,
             jobs: self.jobs.unwrap_or(cores).max(1),
         })
@@ -182,7 +207,7 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    fn into_config(self, default_epochs: usize) -> (TrainConfig, PathBuf) {
+    fn into_config(self, default_epochs: usize) -> (TrainConfig, DataLocation) {
         let config = TrainConfig {
             hidden: self.hidden,
             epochs: self.epochs.unwrap_or(default_epochs),
@@ -215,10 +240,10 @@ struct TrainArgs {
 
 impl TrainArgs {
     fn into_options(self) -> TrainOptions {
-        let (config, data_dir) = self.run.into_config(TrainConfig::default().epochs);
+        let (config, data) = self.run.into_config(TrainConfig::default().epochs);
         TrainOptions {
             config,
-            data_dir,
+            data,
             metrics_out: self.metrics_out,
             save: self.save,
             resume: self.resume,
@@ -298,8 +323,23 @@ fn main() -> ExitCode {
             .and_then(|options| commands::sweep(&options, &mut stdout))
             .map(|_| ExitCode::SUCCESS),
         Command::Bench(args) => {
-            let (config, data_dir) = args.run.into_config(5);
-            commands::bench(&config, &data_dir, args.json, &mut stdout).map(|()| ExitCode::SUCCESS)
+            let (config, data) = args.run.into_config(5);
+            commands::bench(&config, &data, args.json, &mut stdout).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Fetch(args) => {
+            let options = FetchOptions {
+                mirrors: if args.mirror.is_empty() {
+                    default_mirrors(args.data.dataset)
+                } else {
+                    args.mirror
+                },
+                timeout: Duration::from_secs(args.timeout.max(1)),
+            };
+            let data = DataLocation {
+                offline: false,
+                ..args.data.dir()
+            };
+            commands::fetch(&data, &options, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
         Command::Eval(args) => {
             commands::eval(&args.model, &args.data.dir(), args.json, &mut stdout)
@@ -308,7 +348,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => commands::plot(&args.metrics, &args.out).map(|()| ExitCode::SUCCESS),
         Command::Show(args) => {
             let options = ShowOptions {
-                data_dir: args.data.dir(),
+                data: args.data.dir(),
                 test_set: args.set == "test",
                 index: args.index,
                 out: args.out,

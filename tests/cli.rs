@@ -61,9 +61,15 @@ fn nonsense_flags_give_one_line_and_exit_2() {
 fn missing_data_says_where_it_looked_and_how_to_point_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("absent");
-    let output = mnist_mlp(&["train", "--data-dir", missing.to_str().unwrap()]);
+    let output = mnist_mlp(&[
+        "train",
+        "--offline",
+        "--data-dir",
+        missing.to_str().unwrap(),
+    ]);
     assert_one_line_error(&output, "--data-dir");
     assert!(stderr(&output).contains("absent"));
+    assert!(!missing.exists(), "--offline must not create the folder");
 }
 
 #[test]

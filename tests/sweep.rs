@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{synthetic_mnist, write_mnist_dir};
-use mnist_mlp::commands::{sweep, SweepOptions};
+use mnist_mlp::commands::{sweep, DataLocation, SweepOptions};
 use mnist_mlp::cost::Cost;
 use mnist_mlp::network::Init;
 use mnist_mlp::plot::CURVES_SIZE;
@@ -41,7 +41,7 @@ fn small_sweep_writes_every_file() {
     let out = tempfile::tempdir().unwrap();
     let options = SweepOptions {
         grid: small_grid(),
-        data_dir: data_dir.path().to_owned(),
+        data: DataLocation::local(data_dir.path()),
         out: out.path().to_owned(),
         jobs: 2,
     };

@@ -1,0 +1,189 @@
+//! Downloading the four IDX files from public mirrors, verified.
+//!
+//! Each file is tried on each mirror in turn; a mirror that fails (HTTP
+//! error, timeout, truncated or corrupt gzip, wrong SHA-256 of the
+//! decompressed bytes) only moves on to the next. A verified file is written
+//! under a temporary name and renamed, so the data folder never holds a
+//! partial or unverified file under a canonical name.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::atomic_file::write_atomically;
+use crate::dataset::Source;
+use crate::error::{Error, Result};
+
+/// Well-known mirrors of the canonical `.gz` files, tried in order. The
+/// original host (yann.lecun.com) is often down; torchvision moved to the
+/// first MNIST mirror, TensorFlow's tutorials use the second, Keras the first
+/// Fashion-MNIST one and torchvision the second.
+pub fn default_mirrors(source: Source) -> Vec<String> {
+    let mirrors: &[&str] = match source {
+        Source::Mnist => &[
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ],
+        Source::Fashion => &[
+            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        ],
+    };
+    mirrors.iter().map(|m| m.to_string()).collect()
+}
+
+/// Nothing MNIST-like is larger than this; a mirror sending more is wrong.
+const MAX_DOWNLOAD_BYTES: u64 = 64 << 20;
+
+/// How a fetch goes: where from, how long to wait.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    pub mirrors: Vec<String>,
+    /// Connecting, and each read, may take this long before the mirror is
+    /// given up (a hanging mirror must not hang the program).
+    pub timeout: Duration,
+}
+
+/// What happened to each file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    AlreadyThere,
+    Downloaded { mirror: String },
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The decompressed bytes of a gzip (or raw) IDX download.
+fn decompressed(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes.to_vec());
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("corrupt gzip ({e})"))?;
+    Ok(out)
+}
+
+/// Whether `path` holds a file whose decompressed content has `sha256`.
+fn verified(path: &Path, sha256: &str) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| decompressed(&bytes).ok())
+        .is_some_and(|content| sha256_hex(&content) == sha256)
+}
+
+fn download(agent: &ureq::Agent, url: &str) -> std::result::Result<Vec<u8>, String> {
+    let response = agent.get(url).call().map_err(|e| match e {
+        ureq::Error::Status(code, _) => format!("HTTP {code}"),
+        ureq::Error::Transport(t) => {
+            let detail = t
+                .message()
+                .map(str::to_string)
+                .or_else(|| std::error::Error::source(&t).map(|cause| cause.to_string()));
+            match detail {
+                Some(detail) => format!("{}: {detail}", t.kind()),
+                None => t.kind().to_string(),
+            }
+        }
+    })?;
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(MAX_DOWNLOAD_BYTES)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("download cut off ({e})"))?;
+    Ok(body)
+}
+
+/// Makes sure `dir` holds each `(name, sha256)` file as `name.gz` (or an
+/// already verified `name` / `name.gz`), downloading what is missing.
+/// `log` hears one line per file.
+pub fn fetch_files(
+    dir: &Path,
+    files: &[(&str, &str)],
+    options: &FetchOptions,
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<(String, Fetched)>> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(options.timeout)
+        .timeout_read(options.timeout)
+        .build();
+    let mut outcomes = Vec::new();
+    for &(name, sha256) in files {
+        let present = [dir.join(name), dir.join(format!("{name}.gz"))]
+            .into_iter()
+            .any(|p| verified(&p, sha256));
+        if present {
+            outcomes.push((name.to_string(), Fetched::AlreadyThere));
+            continue;
+        }
+        let mut failures = Vec::new();
+        let mut fetched = None;
+        for mirror in &options.mirrors {
+            let url = format!("{}{name}.gz", with_slash(mirror));
+            let attempt = download(&agent, &url).and_then(|body| {
+                let content = decompressed(&body)?;
+                if sha256_hex(&content) == sha256 {
+                    Ok(body)
+                } else {
+                    Err("wrong SHA-256: the file is not the canonical one".to_string())
+                }
+            });
+            match attempt {
+                Ok(body) => {
+                    // Made only now, so a failed fetch leaves no empty folder.
+                    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                        path: dir.to_owned(),
+                        source,
+                    })?;
+                    let target: PathBuf = dir.join(format!("{name}.gz"));
+                    write_atomically(&target, &body)?;
+                    log(&format!("fetched {name}.gz from {mirror} (verified)"));
+                    fetched = Some(mirror.clone());
+                    break;
+                }
+                Err(why) => {
+                    log(&format!("{url}: {why}"));
+                    failures.push(format!("{mirror} ({why})"));
+                }
+            }
+        }
+        match fetched {
+            Some(mirror) => outcomes.push((name.to_string(), Fetched::Downloaded { mirror })),
+            None => {
+                return Err(Error::Data(format!(
+                    "could not download {name}.gz, tried {}; put the four files in {} yourself, or point --data-dir DIR (or $MNIST_DIR / $FASHION_MNIST_DIR) at a folder that has them",
+                    failures.join("; "),
+                    dir.display()
+                )))
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+fn with_slash(mirror: &str) -> String {
+    if mirror.ends_with('/') {
+        mirror.to_string()
+    } else {
+        format!("{mirror}/")
+    }
+}
+
+/// Whether `dir` lacks any of the four files of `source` (it is then
+/// fetched, unless offline).
+pub fn missing_files(dir: &Path, source: Source) -> bool {
+    source
+        .checksums()
+        .iter()
+        .any(|(name, _)| !dir.join(name).is_file() && !dir.join(format!("{name}.gz")).is_file())
+}

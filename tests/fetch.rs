@@ -1,0 +1,221 @@
+//! Downloading against a local HTTP server on 127.0.0.1 started by the test:
+//! mirrors that hang, answer 404 or send the wrong bytes are passed over,
+//! the correct one is verified, and nothing partial is left behind.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{gzip, synthetic_mnist};
+use mnist_mlp::dataset::{load_mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
+use mnist_mlp::fetch::{fetch_files, FetchOptions, Fetched};
+use mnist_mlp::idx::{encode_idx, IdxKind};
+use sha2::{Digest, Sha256};
+
+/// The four files as a mirror serves them (gzip) and their checksums.
+fn canonical_files() -> (HashMap<String, Vec<u8>>, Vec<(&'static str, String)>) {
+    let data = synthetic_mnist(50, 20);
+    let raw = [
+        (
+            TRAIN_IMAGES,
+            encode_idx(IdxKind::Images, 50, data.train.images()),
+        ),
+        (
+            TRAIN_LABELS,
+            encode_idx(IdxKind::Labels, 50, data.train.labels()),
+        ),
+        (
+            TEST_IMAGES,
+            encode_idx(IdxKind::Images, 20, data.test.images()),
+        ),
+        (
+            TEST_LABELS,
+            encode_idx(IdxKind::Labels, 20, data.test.labels()),
+        ),
+    ];
+    let served = raw
+        .iter()
+        .map(|(name, bytes)| (format!("{name}.gz"), gzip(bytes)))
+        .collect();
+    let sums = raw
+        .iter()
+        .map(|(name, bytes)| {
+            let hex: String = Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            (*name, hex)
+        })
+        .collect();
+    (served, sums)
+}
+
+/// Serves /good/<file>, /corrupt/<file> (valid gzip, wrong content),
+/// /truncated/<file>, /missing/<file> (404) and /hang/<file> (never
+/// answers), on a port of 127.0.0.1. Returns the base URL.
+fn start_server(files: HashMap<String, Vec<u8>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let files = Arc::new(files);
+    std::thread::spawn(move || {
+        // Bounded: far more than the tests make, then the server stops.
+        for stream in listener.incoming().take(200) {
+            let Ok(mut stream) = stream else { continue };
+            let files = Arc::clone(&files);
+            std::thread::spawn(move || {
+                let mut request = String::new();
+                BufReader::new(&stream).read_line(&mut request).unwrap_or(0);
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut parts = path.trim_start_matches('/').splitn(2, '/');
+                let (kind, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let body = match (kind, files.get(name)) {
+                    ("hang", _) => {
+                        std::thread::sleep(Duration::from_secs(5));
+                        return;
+                    }
+                    ("good", Some(bytes)) => Some(bytes.clone()),
+                    ("corrupt", Some(_)) => {
+                        Some(gzip(b"these are not the bytes you are looking for"))
+                    }
+                    ("truncated", Some(bytes)) => Some(bytes[..bytes.len() / 2].to_vec()),
+                    _ => None,
+                };
+                let response = match body {
+                    Some(body) => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        r.extend(body);
+                        r
+                    }
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = stream.write_all(&response);
+            });
+        }
+    });
+    base
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn bad_mirrors_are_passed_over_and_only_verified_files_land() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums: Vec<(&str, &str)> = sums.iter().map(|(n, s)| (*n, s.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("mnist");
+    let options = FetchOptions {
+        mirrors: ["hang", "missing", "corrupt", "truncated", "good"]
+            .iter()
+            .map(|k| format!("{base}/{k}/"))
+            .collect(),
+        timeout: Duration::from_millis(500),
+    };
+    let mut log = Vec::new();
+    let outcomes = fetch_files(&data, &sums, &options, &mut |l| log.push(l.to_string())).unwrap();
+    assert_eq!(outcomes.len(), 4);
+    assert!(outcomes
+        .iter()
+        .all(|(_, f)| matches!(f, Fetched::Downloaded { mirror } if mirror.ends_with("/good/"))));
+    let log = log.join("\n");
+    for expected in ["timed out", "HTTP 404", "wrong SHA-256", "corrupt gzip"] {
+        assert!(
+            log.to_lowercase().contains(&expected.to_lowercase()),
+            "no {expected:?} in:\n{log}"
+        );
+    }
+    // Exactly the four canonical files: nothing partial or temporary.
+    assert_eq!(
+        names_in(&data),
+        [
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz"
+        ]
+    );
+    let loaded = load_mnist(&data).unwrap();
+    assert_eq!((loaded.train.len(), loaded.test.len()), (50, 20));
+
+    // A second fetch finds them verified and downloads nothing.
+    let again = fetch_files(&data, &sums, &options, &mut |_| {}).unwrap();
+    assert!(again.iter().all(|(_, f)| *f == Fetched::AlreadyThere));
+}
+
+#[test]
+fn when_every_mirror_fails_the_error_says_what_to_do_and_nothing_is_written() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums: Vec<(&str, &str)> = sums.iter().map(|(n, s)| (*n, s.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        mirrors: vec![format!("{base}/missing/"), format!("{base}/corrupt")],
+        timeout: Duration::from_secs(2),
+    };
+    let message = fetch_files(dir.path(), &sums, &options, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert_eq!(message.lines().count(), 1, "{message}");
+    for expected in [
+        "/missing/",
+        "/corrupt",
+        "HTTP 404",
+        "--data-dir",
+        "$MNIST_DIR",
+    ] {
+        assert!(message.contains(expected), "no {expected:?} in {message}");
+    }
+    assert!(names_in(dir.path()).is_empty());
+}
+
+#[test]
+fn fetch_command_uses_given_mirrors() {
+    let (served, _) = canonical_files();
+    let base = start_server(served);
+    let dir = tempfile::tempdir().unwrap();
+    // The real MNIST checksums cannot match the synthetic files: the command
+    // must try every mirror and fail with exit status 2 and one line.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args([
+            "fetch",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--timeout",
+            "2",
+        ])
+        .args([
+            "--mirror",
+            &format!("{base}/good/"),
+            "--mirror",
+            &format!("{base}/missing/"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("wrong SHA-256") && stderr.contains("HTTP 404"),
+        "{stderr}"
+    );
+    assert!(names_in(dir.path()).is_empty());
+}
