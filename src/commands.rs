@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::batch::gather;
 use crate::dataset::{
     load_mnist, load_split, Dataset, Mnist, Source, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES,
     TRAIN_LABELS,
@@ -16,11 +15,10 @@ use crate::error::{Error, Result};
 use crate::fetch::{default_mirrors, fetch_files, missing_files, FetchOptions};
 use crate::metrics::{read_metrics, MetricsWriter};
 use crate::model::{self, ModelInfo};
-use crate::network::{forward, predictions};
-use crate::plot::{digit_ascii, draw_curves, draw_digit, run_curves};
+use crate::plot::{digit_ascii, draw_curves, draw_digit, run_curves, write_digit_png};
+use crate::predict::{classify, mnist_like};
 use crate::sweep::{run_grid, write_outputs, Grid};
 use crate::train::{run_from, RunSummary, TrainConfig, Trainer};
-use crate::workspace::Workspace;
 
 /// Where a command's data is and whether it may be downloaded there.
 #[derive(Debug, Clone)]
@@ -306,6 +304,8 @@ pub struct ShowOptions {
     pub ascii: bool,
     /// Also print what this saved model predicts for the digit.
     pub model: Option<PathBuf>,
+    /// Write the bare 28×28 digit instead of the titled, upscaled picture.
+    pub plain: bool,
 }
 
 /// Shows one digit as a PNG and/or terminal art.
@@ -335,17 +335,17 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
         let _ = write!(out, "{title}\n{}", digit_ascii(set, options.index));
     }
     if let Some(path) = &options.out {
-        draw_digit(path, &title, set, options.index, 10)?;
+        if options.plain {
+            write_digit_png(path, set.image(options.index))?;
+        } else {
+            draw_digit(path, &title, set, options.index, 10)?;
+        }
         let _ = writeln!(out, "{title}: wrote {}", path.display());
     }
     if let Some(path) = &options.model {
         let (params, _) = model::load(path)?;
-        // A batch of one: the image is standardised on its own.
-        let mut ws = Workspace::new(1, params.hidden());
-        gather(&mut ws, set, options.index..options.index + 1);
-        forward(&params, &mut ws);
-        let digit = predictions(&ws).next().expect("one row");
-        let outputs: Vec<String> = ws.a2.row(0).iter().map(|a| format!("{a:.3}")).collect();
+        let (digit, outputs) = classify(&params, set.image(options.index).to_vec());
+        let outputs: Vec<String> = outputs.iter().map(|a| format!("{a:.3}")).collect();
         let _ = writeln!(
             out,
             "predicted {digit}; outputs 0..9: {}",
@@ -394,5 +394,31 @@ pub fn fetch(data: &DataLocation, options: &FetchOptions, out: &mut impl Write) 
         data.dir.display(),
         outcomes.len()
     );
+    Ok(())
+}
+
+/// Classifies pictures of digits with a saved model: one line (or JSON
+/// object) per picture.
+pub fn predict(
+    model_path: &Path,
+    images: &[PathBuf],
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let (params, _) = model::load(model_path)?;
+    for path in images {
+        let (digit, outputs) = classify(&params, mnist_like(path)?);
+        let line = if json {
+            serde_json::json!({ "path": path, "digit": digit, "outputs": outputs }).to_string()
+        } else {
+            let outputs: Vec<String> = outputs.iter().map(|a| format!("{a:.3}")).collect();
+            format!(
+                "{}: {digit}  outputs 0..9: {}",
+                path.display(),
+                outputs.join(" ")
+            )
+        };
+        let _ = writeln!(out, "{line}");
+    }
     Ok(())
 }

@@ -26,6 +26,7 @@ pub mod naive;
 pub mod network;
 pub mod parallel;
 pub mod plot;
+pub mod predict;
 pub mod profile;
 pub mod sgd;
 pub mod sweep;

@@ -34,6 +34,8 @@ enum Command {
     /// Train a grid of configurations in parallel; write metrics, a CSV, a report and plots.
     #[command(allow_negative_numbers = true)]
     Sweep(SweepArgs),
+    /// Classify pictures of digits (PNG or JPEG) with a saved model.
+    Predict(PredictArgs),
     /// Download the four data files from public mirrors, verifying each.
     Fetch(FetchArgs),
     /// Score a saved model on the test set: accuracy, loss, confusion matrix, precision and recall.
@@ -170,6 +172,22 @@ struct ShowArgs {
     /// Also print the digit this saved model predicts and its ten outputs.
     #[arg(long, value_name = "MODEL.safetensors")]
     model: Option<PathBuf>,
+    /// With --out: the bare 28x28 digit, as MNIST stores it.
+    #[arg(long)]
+    plain: bool,
+}
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// A model saved by train --save.
+    #[arg(long, value_name = "MODEL.safetensors")]
+    model: PathBuf,
+    /// PNG or JPEG pictures of digits (any size; dark-on-light is inverted).
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+    /// One JSON object per line: path, digit, outputs.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The flags that define a training run, shared by `train` and `bench`.
@@ -326,6 +344,10 @@ fn main() -> ExitCode {
             let (config, data) = args.run.into_config(5);
             commands::bench(&config, &data, args.json, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
+        Command::Predict(args) => {
+            commands::predict(&args.model, &args.images, args.json, &mut stdout)
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Fetch(args) => {
             let options = FetchOptions {
                 mirrors: if args.mirror.is_empty() {
@@ -354,6 +376,7 @@ fn main() -> ExitCode {
                 out: args.out,
                 ascii: args.ascii,
                 model: args.model,
+                plain: args.plain,
             };
             commands::show(&options, &mut stdout).map(|()| ExitCode::SUCCESS)
         }

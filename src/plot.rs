@@ -161,6 +161,16 @@ pub fn draw_digit(
     write_png(path, &rgb, (w, h), png::ColorType::Rgb)
 }
 
+/// Writes 784 pixels as a bare 28×28 greyscale PNG, as MNIST has them.
+pub fn write_digit_png(path: &Path, pixels: &[u8]) -> Result<()> {
+    write_png(
+        path,
+        pixels,
+        (IMAGE_COLS as u32, IMAGE_ROWS as u32),
+        png::ColorType::Grayscale,
+    )
+}
+
 fn write_png(path: &Path, pixels: &[u8], (w, h): (u32, u32), colour: png::ColorType) -> Result<()> {
     let mut encoded = Vec::new();
     {

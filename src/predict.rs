@@ -1,0 +1,109 @@
+//! Digits from ordinary pictures: any PNG or JPEG is turned into a 28×28
+//! image the way MNIST's were made, then classified.
+//!
+//! MNIST digits are white on black, their bounding box scaled to fit 20×20
+//! (aspect kept), placed in a 28×28 field with their centre of mass at the
+//! centre. A dark-on-light picture (most scans and drawings) is inverted
+//! first, judged by its border, which is background in a picture of a digit.
+
+use std::path::Path;
+
+use image::imageops::{resize, FilterType};
+use image::{GrayImage, Luma};
+
+use crate::batch::gather;
+use crate::dataset::{Dataset, PIXELS};
+use crate::error::{Error, Result};
+use crate::idx::{IMAGE_COLS, IMAGE_ROWS};
+use crate::network::{forward, predictions, Params};
+use crate::workspace::Workspace;
+
+/// Pixels at or below this (0..255, after inversion) are background when
+/// finding the digit's bounding box.
+const INK_THRESHOLD: u8 = 40;
+/// MNIST's digits fit a 20×20 box inside the 28×28 field.
+const DIGIT_BOX: u32 = 20;
+
+/// Reads an image file and makes it an MNIST-like 28×28 digit (784 bytes).
+pub fn mnist_like(path: &Path) -> Result<Vec<u8>> {
+    let picture = image::open(path)
+        .map_err(|e| Error::Data(format!("{}: cannot read the image ({e})", path.display())))?
+        .to_luma8();
+    to_mnist_layout(&picture).ok_or_else(|| {
+        Error::Data(format!(
+            "{}: no digit found (the picture is blank)",
+            path.display()
+        ))
+    })
+}
+
+/// The MNIST layout of a grey picture, or None if it has no ink.
+pub fn to_mnist_layout(picture: &GrayImage) -> Option<Vec<u8>> {
+    let (w, h) = picture.dimensions();
+    if w == 0 || h == 0 {
+        return None;
+    }
+    // The border's mean brightness tells the background.
+    let border: Vec<u8> = picture
+        .enumerate_pixels()
+        .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == w - 1 || *y == h - 1)
+        .map(|(_, _, p)| p[0])
+        .collect();
+    let light_background =
+        border.iter().map(|&p| p as u32).sum::<u32>() / border.len() as u32 > 127;
+    let ink = |p: u8| if light_background { 255 - p } else { p };
+
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (x, y, p) in picture.enumerate_pixels() {
+        if ink(p[0]) > INK_THRESHOLD {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    if x0 > x1 {
+        return None;
+    }
+    let crop = GrayImage::from_fn(x1 - x0 + 1, y1 - y0 + 1, |x, y| {
+        Luma([ink(picture.get_pixel(x0 + x, y0 + y)[0])])
+    });
+    let scale = DIGIT_BOX as f32 / crop.width().max(crop.height()) as f32;
+    let (cw, ch) = (
+        ((crop.width() as f32 * scale).round() as u32).clamp(1, DIGIT_BOX),
+        ((crop.height() as f32 * scale).round() as u32).clamp(1, DIGIT_BOX),
+    );
+    let digit = resize(&crop, cw, ch, FilterType::Triangle);
+
+    // Centre of mass of the scaled digit, to be moved to the field's centre.
+    let (mut mass, mut mx, mut my) = (0f64, 0f64, 0f64);
+    for (x, y, p) in digit.enumerate_pixels() {
+        let m = p[0] as f64;
+        mass += m;
+        mx += m * x as f64;
+        my += m * y as f64;
+    }
+    let (cx, cy) = if mass > 0.0 {
+        (mx / mass, my / mass)
+    } else {
+        (cw as f64 / 2.0, ch as f64 / 2.0)
+    };
+    let side = IMAGE_ROWS as i64;
+    let left = ((IMAGE_COLS as f64 / 2.0 - cx).round() as i64).clamp(0, side - cw as i64);
+    let top = ((IMAGE_ROWS as f64 / 2.0 - cy).round() as i64).clamp(0, side - ch as i64);
+
+    let mut field = vec![0u8; PIXELS];
+    for (x, y, p) in digit.enumerate_pixels() {
+        let (fx, fy) = (left + x as i64, top + y as i64);
+        field[fy as usize * IMAGE_COLS + fx as usize] = p[0];
+    }
+    Some(field)
+}
+
+/// The predicted digit and the ten outputs for one 28×28 image, which is
+/// standardised on its own (a batch of one).
+pub fn classify(params: &Params, pixels: Vec<u8>) -> (usize, Vec<f32>) {
+    let single = Dataset::new(pixels, vec![0]).expect("784 pixels and a valid label");
+    let mut ws = Workspace::new(1, params.hidden());
+    gather(&mut ws, &single, 0..1);
+    forward(params, &mut ws);
+    let digit = predictions(&ws).next().expect("one row");
+    (digit, ws.a2.row(0).to_vec())
+}

@@ -1,0 +1,147 @@
+//! Pictures of digits become MNIST-like 28×28 images: inverted when dark on
+//! light, scaled into 20×20, centred by mass; then classified.
+
+mod common;
+
+use std::process::Command;
+
+use common::{synthetic_mnist, write_mnist_dir};
+use image::{GrayImage, Luma};
+use mnist_mlp::predict::to_mnist_layout;
+
+/// A thick "L" of ink on a large canvas, away from the centre.
+fn picture(dark_on_light: bool) -> GrayImage {
+    let (paper, ink) = if dark_on_light {
+        (250u8, 10u8)
+    } else {
+        (5u8, 245u8)
+    };
+    GrayImage::from_fn(200, 120, |x, y| {
+        let stroke = (30..45).contains(&x) && (10..90).contains(&y)
+            || (30..80).contains(&x) && (75..90).contains(&y);
+        Luma([if stroke { ink } else { paper }])
+    })
+}
+
+fn centre_of_mass(field: &[u8]) -> (f64, f64) {
+    let (mut m, mut mx, mut my) = (0.0, 0.0, 0.0);
+    for (i, &p) in field.iter().enumerate() {
+        let (x, y) = ((i % 28) as f64, (i / 28) as f64);
+        m += p as f64;
+        mx += p as f64 * x;
+        my += p as f64 * y;
+    }
+    (mx / m, my / m)
+}
+
+#[test]
+fn digits_are_laid_out_as_in_mnist_whatever_the_picture() {
+    let light = to_mnist_layout(&picture(true)).unwrap();
+    let dark = to_mnist_layout(&picture(false)).unwrap();
+    for field in [&light, &dark] {
+        assert_eq!(field.len(), 784);
+        // White on black: the ink is bright, the frame around the 20x20 box dark.
+        assert!(*field.iter().max().unwrap() > 200);
+        let inked: Vec<(usize, usize)> = (0..784)
+            .filter(|&i| field[i] > 40)
+            .map(|i| (i % 28, i / 28))
+            .collect();
+        let width =
+            inked.iter().map(|p| p.0).max().unwrap() - inked.iter().map(|p| p.0).min().unwrap() + 1;
+        let height =
+            inked.iter().map(|p| p.1).max().unwrap() - inked.iter().map(|p| p.1).min().unwrap() + 1;
+        assert!(
+            height == 20 || height == 21,
+            "the longer side fills the 20-pixel box: {width}x{height}"
+        );
+        assert!(width < height);
+        let (cx, cy) = centre_of_mass(field);
+        assert!(
+            (cx - 14.0).abs() <= 1.0 && (cy - 14.0).abs() <= 1.0,
+            "centre of mass ({cx:.1}, {cy:.1})"
+        );
+    }
+    // Inverting the picture changes nothing once it is laid out.
+    let differing = light
+        .iter()
+        .zip(&dark)
+        .filter(|(a, b)| a.abs_diff(**b) > 12)
+        .count();
+    assert!(differing < 10, "{differing} pixels differ");
+    assert!(
+        to_mnist_layout(&GrayImage::from_pixel(50, 50, Luma([255]))).is_none(),
+        "blank pictures have no digit"
+    );
+}
+
+#[test]
+fn predict_reads_png_and_jpeg_and_rejects_what_is_not_a_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    write_mnist_dir(dir.path(), &synthetic_mnist(200, 40), true);
+    let bin = env!("CARGO_BIN_EXE_mnist-mlp");
+    let model = dir.path().join("m.safetensors");
+    let d = dir.path().to_str().unwrap();
+    let out = Command::new(bin)
+        .args([
+            "train",
+            "--data-dir",
+            d,
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--save",
+        ])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let png = dir.path().join("digit.png");
+    let jpeg = dir.path().join("digit.jpg");
+    picture(true).save(&png).unwrap();
+    picture(false).save(&jpeg).unwrap();
+    let out = Command::new(bin)
+        .args(["predict", "--json", "--model"])
+        .arg(&model)
+        .arg(&png)
+        .arg(&jpeg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for (line, path) in lines.iter().zip([&png, &jpeg]) {
+        assert_eq!(line["path"], path.to_str().unwrap());
+        assert!(line["digit"].as_u64().unwrap() < 10);
+        assert_eq!(line["outputs"].as_array().unwrap().len(), 10);
+    }
+    // The same digit, drawn either way round, gets the same answer.
+    assert_eq!(lines[0]["digit"], lines[1]["digit"]);
+
+    let text = dir.path().join("notes.png");
+    std::fs::write(&text, "not a picture").unwrap();
+    let out = Command::new(bin)
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg(&text)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("notes.png") && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+}
