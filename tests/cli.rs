@@ -6,15 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{synthetic_mnist, write_mnist_dir};
-
-fn mnist_mlp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
-        .args(args)
-        .env_remove("MNIST_DIR")
-        .output()
-        .unwrap()
-}
+use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{synthetic_mnist, write_mnist_dir};
+use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
 use mnist_mlp::cost::Cost;
 use mnist_mlp::model::{load, save, ModelInfo};
 use mnist_mlp::network::{Init, Params};
@@ -87,14 +85,6 @@ fn truncated_garbage_and_misshapen_models_are_rejected() {
     assert!(message.contains("absent.safetensors"), "{message}");
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
-        .args(args)
-        .env_remove("MNIST_DIR")
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn train_save_eval_and_resume_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -103,7 +93,7 @@ fn train_save_eval_and_resume_from_the_command_line() {
     let model = dir.path().join("m.safetensors");
     let m = model.to_str().unwrap();
     let metrics = dir.path().join("m.jsonl");
-    let out = run(&[
+    let out = mnist_mlp(&[
         "train",
         "--data-dir",
         d,
@@ -130,7 +120,7 @@ fn train_save_eval_and_resume_from_the_command_line() {
     )
     .unwrap();
 
-    let out = run(&["eval", "--model", m, "--data-dir", d, "--json"]);
+    let out = mnist_mlp(&["eval", "--model", m, "--data-dir", d, "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -152,7 +142,7 @@ fn train_save_eval_and_resume_from_the_command_line() {
     let diagonal: u64 = (0..10).map(|i| confusion[i][i].as_u64().unwrap()).sum();
     assert!((diagonal as f64 / 120.0 - report["accuracy"].as_f64().unwrap()).abs() < 1e-12);
 
-    let out = run(&["train", "--data-dir", d, "--epochs", "2", "--resume", m]);
+    let out = mnist_mlp(&["train", "--data-dir", d, "--epochs", "2", "--resume", m]);
     assert!(
         out.status.success(),
         "{}",
@@ -166,7 +156,7 @@ fn train_save_eval_and_resume_from_the_command_line() {
         "{stdout}"
     );
 
-    let out = run(&[
+    let out = mnist_mlp(&[
         "eval",
         "--model",
         dir.path().join("none").to_str().unwrap(),
@@ -182,7 +172,7 @@ fn train_save_eval_and_resume_from_the_command_line() {
         1
     );
 
-    let out = run(&[
+    let out = mnist_mlp(&[
         "train",
         "--data-dir",
         d,

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::process::{Command, Output};
 
 use mnist_mlp::dataset::{
     Dataset, Mnist, CLASSES, PIXELS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
@@ -81,4 +82,13 @@ pub fn write_mnist_dir(dir: &Path, data: &Mnist, gzipped: bool) {
         };
         std::fs::write(dir.join(name), bytes).unwrap();
     }
+}
+
+/// Runs the binary with `args`, with no `$MNIST_DIR` from the caller.
+pub fn mnist_mlp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(args)
+        .env_remove("MNIST_DIR")
+        .output()
+        .unwrap()
 }
