@@ -5,6 +5,8 @@
 //! The mean and variance come exactly from integer sums of the bytes, which
 //! also keeps them independent of summation order.
 
+use std::ops::Range;
+
 use crate::dataset::{Dataset, PIXELS};
 use crate::workspace::Workspace;
 
@@ -13,6 +15,16 @@ use crate::workspace::Workspace;
 /// Panics if there are more indices than the workspace has rows: the training
 /// loop never asks for that.
 pub fn gather<I>(ws: &mut Workspace, data: &Dataset, indices: I)
+where
+    I: ExactSizeIterator<Item = usize> + Clone,
+{
+    gather_columns(ws, data, indices, 0..PIXELS);
+}
+
+/// `gather`, writing only the pixel columns `columns` of x (a training
+/// thread fills only the columns of its slices). The standardisation is
+/// still that of the whole batch.
+pub fn gather_columns<I>(ws: &mut Workspace, data: &Dataset, indices: I, columns: Range<usize>)
 where
     I: ExactSizeIterator<Item = usize> + Clone,
 {
@@ -30,7 +42,8 @@ where
 
     let x = ws.x.as_slice_mut().expect("workspace x is contiguous");
     for (row, i) in x.chunks_exact_mut(PIXELS).zip(indices.clone()) {
-        for (out, &p) in row.iter_mut().zip(data.image(i)) {
+        let pixels = &data.image(i)[columns.clone()];
+        for (out, &p) in row[columns.clone()].iter_mut().zip(pixels) {
             *out = p as f32 * scale + offset;
         }
     }

@@ -9,6 +9,7 @@
 extern crate blas_src;
 
 pub mod atomic_file;
+pub mod barrier;
 pub mod batch;
 pub mod bench;
 pub mod blas;
@@ -24,11 +25,11 @@ pub mod metrics;
 pub mod model;
 pub mod naive;
 pub mod network;
-pub mod parallel;
 pub mod plot;
 pub mod predict;
 pub mod profile;
 pub mod sgd;
+pub mod slices;
 pub mod sweep;
 pub mod train;
 pub mod workspace;

@@ -188,32 +188,47 @@ pub fn times_sigmoid_derivative(mut d1: ArrayViewMut2<f32>, a1: ArrayView2<f32>)
 
 /// Forward pass over the `ws.rows` gathered samples.
 pub fn forward(params: &Params, ws: &mut Workspace) {
-    forward_timed(params, ws, &mut ());
-}
-
-pub fn forward_timed(params: &Params, ws: &mut Workspace, laps: &mut impl Laps) {
     let n = ws.rows;
     let x = ws.x.slice(s![..n, ..]);
     let mut a1 = ws.a1.slice_mut(s![..n, ..]);
     general_mat_mul(1.0, &x, &params.w1.t(), 0.0, &mut a1);
-    laps.lap(Phase::ForwardProducts);
-    add_bias_sigmoid(a1.view_mut(), params.b1.view());
+    forward_from_input_products(
+        ws,
+        params.b1.view(),
+        params.w2.view(),
+        params.b2.view(),
+        &mut (),
+    );
+}
+
+/// The rest of the forward pass once a1 holds the input products x·w1ᵀ:
+/// a1 = σ(a1 + b1), z2 = a1·w2ᵀ + b2, a2 = σ(z2).
+pub fn forward_from_input_products(
+    ws: &mut Workspace,
+    b1: ArrayView1<f32>,
+    w2: ArrayView2<f32>,
+    b2: ArrayView1<f32>,
+    laps: &mut impl Laps,
+) {
+    let n = ws.rows;
+    let mut a1 = ws.a1.slice_mut(s![..n, ..]);
+    add_bias_sigmoid(a1.view_mut(), b1);
     laps.lap(Phase::ForwardElementwise);
 
     let mut z2 = ws.z2.slice_mut(s![..n, ..]);
-    general_mat_mul(1.0, &a1, &params.w2.t(), 0.0, &mut z2);
+    general_mat_mul(1.0, &a1, &w2.t(), 0.0, &mut z2);
     laps.lap(Phase::ForwardProducts);
-    output_activations(z2, params.b2.view(), ws.a2.slice_mut(s![..n, ..]));
+    output_activations(z2, b2, ws.a2.slice_mut(s![..n, ..]));
     laps.lap(Phase::ForwardElementwise);
 }
 
 /// Backward pass: fills d2 and d1 from the outputs of `forward`. It reads w2,
 /// so it must run before the update changes it.
 pub fn backward(params: &Params, ws: &mut Workspace, cost: Cost) {
-    backward_timed(params, ws, cost, &mut ());
+    backward_timed(ws, params.w2.view(), cost, &mut ());
 }
 
-pub fn backward_timed(params: &Params, ws: &mut Workspace, cost: Cost, laps: &mut impl Laps) {
+pub fn backward_timed(ws: &mut Workspace, w2: ArrayView2<f32>, cost: Cost, laps: &mut impl Laps) {
     let n = ws.rows;
     let mut d2 = ws.d2.slice_mut(s![..n, ..]);
     output_deltas(
@@ -224,7 +239,7 @@ pub fn backward_timed(params: &Params, ws: &mut Workspace, cost: Cost, laps: &mu
     );
     laps.lap(Phase::BackwardElementwise);
     let mut d1 = ws.d1.slice_mut(s![..n, ..]);
-    general_mat_mul(1.0, &d2, &params.w2, 0.0, &mut d1);
+    general_mat_mul(1.0, &d2, &w2, 0.0, &mut d1);
     laps.lap(Phase::BackwardProducts);
     times_sigmoid_derivative(d1, ws.a1.slice(s![..n, ..]));
     laps.lap(Phase::BackwardElementwise);

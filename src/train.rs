@@ -8,15 +8,15 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::batch::{batches_with_next, gather, prefetch};
+use crate::batch::gather;
 use crate::cost::Cost;
 use crate::dataset::{Dataset, Mnist};
 use crate::error::{Error, Result};
 use crate::metrics::EpochReport;
-use crate::network::{backward_timed, forward, forward_timed, score, Init, Params, Score};
-use crate::parallel::Shards;
-use crate::profile::{Laps, Phase};
-use crate::sgd::{apply_gradient, learning_rate};
+use crate::network::{forward, score, Init, Params, Score};
+use crate::profile::Laps;
+use crate::sgd::learning_rate;
+use crate::slices::Team;
 use crate::workspace::Workspace;
 
 /// Everything that defines a run. The defaults are the tutorial's best
@@ -125,9 +125,10 @@ pub struct Trainer {
     /// Advanced through each epoch's batches when set (the CLI sets it when
     /// stderr is a terminal).
     pub progress: Option<ProgressBar>,
+    /// The training threads and their buffers.
+    team: Team,
+    /// The evaluation buffers.
     ws: Workspace,
-    /// Set when training on more than one thread.
-    shards: Option<Shards>,
     order: Vec<usize>,
     rng: StdRng,
 }
@@ -137,14 +138,13 @@ impl Trainer {
     pub fn new(config: TrainConfig) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let params = Params::new(config.hidden, config.init, &mut rng);
-        let shards = (config.threads > 1)
-            .then(|| Shards::new(config.threads, config.batch_size, config.hidden));
+        let team = Team::new(config.threads, config.batch_size, config.hidden);
         let ws = Workspace::new(config.batch_size, config.hidden);
         Self {
             config,
             params,
             progress: None,
-            shards,
+            team,
             ws,
             order: Vec::new(),
             rng,
@@ -167,35 +167,37 @@ impl Trainer {
         self.order.clear();
         self.order.extend(0..data.len());
         self.order.shuffle(&mut self.rng);
+        let order = std::mem::take(&mut self.order);
+        let score = self.train_on(data, &order, lr, laps);
+        self.order = order;
+        score
+    }
+
+    /// Trains on the items `order` of `data`, in that order, in batches of
+    /// the batch size (the last may be shorter).
+    pub fn train_on(
+        &mut self,
+        data: &Dataset,
+        order: &[usize],
+        lr: f32,
+        laps: &mut (impl Laps + Send),
+    ) -> Score {
         let (batch_size, cost) = (self.config.batch_size, self.config.cost);
-        let progress = self.progress.as_ref();
-        if let Some(shards) = &mut self.shards {
-            let params = &mut self.params;
-            return shards.train_epoch(
-                params,
-                data,
-                &self.order,
-                batch_size,
-                cost,
-                lr,
-                laps,
-                progress,
-            );
-        }
-        let mut total = Score::default();
-        for (i, (batch, next)) in batches_with_next(&self.order, batch_size).enumerate() {
-            let (params, ws) = (&mut self.params, &mut self.ws);
-            total.add(train_step(params, ws, data, batch, next, cost, lr, laps));
-            if let Some(bar) = progress.filter(|_| i % PROGRESS_EVERY == 0) {
-                bar.set_position(total.samples as u64);
-            }
-        }
-        total
+        self.team.train(
+            &mut self.params,
+            data,
+            order,
+            batch_size,
+            cost,
+            lr,
+            laps,
+            self.progress.as_ref(),
+        )
     }
 
     /// Threads the epochs train on.
     pub fn threads(&self) -> usize {
-        self.shards.as_ref().map_or(1, Shards::count)
+        self.team.threads()
     }
 
     /// Scores `data` in file order, in batches of the training batch size
@@ -215,34 +217,6 @@ impl Trainer {
 /// Batches between progress-bar updates: often enough to look live, rare
 /// enough to cost nothing.
 pub(crate) const PROGRESS_EVERY: usize = 64;
-
-/// One SGD step on the items `batch` of `data`: gather and standardise,
-/// forward, score, backward, update. `next`, the batch to come, is
-/// prefetched so its images are in cache when its turn comes.
-#[allow(clippy::too_many_arguments)]
-pub fn train_step(
-    params: &mut Params,
-    ws: &mut Workspace,
-    data: &Dataset,
-    batch: &[usize],
-    next: Option<&[usize]>,
-    cost: Cost,
-    lr: f32,
-    laps: &mut impl Laps,
-) -> Score {
-    gather(ws, data, batch.iter().copied());
-    if let Some(next) = next {
-        prefetch(data, next);
-    }
-    laps.lap(Phase::Gather);
-    forward_timed(params, ws, laps);
-    let batch_score = score(ws, cost);
-    laps.lap(Phase::ForwardElementwise);
-    backward_timed(params, ws, cost, laps);
-    apply_gradient(params, ws, lr);
-    laps.lap(Phase::Update);
-    batch_score
-}
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -279,7 +253,7 @@ pub fn run_from(
 ) -> Result<(Trainer, RunSummary)> {
     let config = trainer.config.clone();
     config.validate()?;
-    // Threads split the hidden units (parallel.rs); OpenBLAS threading does
+    // Threads share out the input layer (slices.rs); OpenBLAS threading does
     // not pay at these shapes, so each product stays on its caller's thread.
     crate::blas::set_threads(1);
     let mut summary = RunSummary {

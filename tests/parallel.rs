@@ -1,33 +1,63 @@
-//! Training on several threads (hidden units split between them) follows the
-//! single-thread path up to float rounding, and repeats itself exactly.
+//! The sliced training step (the input layer cut into pixel slices that
+//! threads share out) against the plain whole-network step, and across
+//! thread counts.
 
 mod common;
 
 use common::synthetic_mnist;
+use mnist_mlp::batch::gather;
+use mnist_mlp::cost::Cost;
+use mnist_mlp::dataset::Dataset;
+use mnist_mlp::network::{backward, forward, Params};
+use mnist_mlp::sgd::apply_gradient;
 use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::workspace::Workspace;
 
-fn trained(threads: usize, hidden: usize, batch_size: usize) -> Trainer {
-    let data = synthetic_mnist(500, 100);
-    let mut trainer = Trainer::new(TrainConfig {
+const SAMPLES: usize = 500;
+
+fn config(threads: usize, hidden: usize, batch_size: usize, cost: Cost) -> TrainConfig {
+    TrainConfig {
         hidden,
         batch_size,
         threads,
+        cost,
         ..TrainConfig::default()
-    });
-    for lr in [1.0, 0.5] {
-        trainer.train_epoch(&data.train, lr);
     }
-    trainer
 }
 
-fn max_difference(a: &Trainer, b: &Trainer) -> f32 {
+/// Two passes over the items in file order, at lr 1.0 then 0.5.
+fn trained(config: TrainConfig, data: &Dataset) -> Params {
+    let mut trainer = Trainer::new(config);
+    let order: Vec<usize> = (0..data.len()).collect();
+    for lr in [1.0, 0.5] {
+        trainer.train_on(data, &order, lr, &mut ());
+    }
+    trainer.params
+}
+
+/// The same two passes with the textbook step: one product over all 784
+/// pixels, forward, backward, update.
+fn trained_plainly(config: TrainConfig, data: &Dataset) -> Params {
+    let mut params = Trainer::new(config.clone()).params;
+    let mut ws = Workspace::new(config.batch_size, config.hidden);
+    for lr in [1.0, 0.5] {
+        for start in (0..data.len()).step_by(config.batch_size) {
+            gather(&mut ws, data, start..(start + config.batch_size).min(data.len()));
+            forward(&params, &mut ws);
+            backward(&params, &mut ws, config.cost);
+            apply_gradient(&mut params, &ws, lr);
+        }
+    }
+    params
+}
+
+fn max_difference(p: &Params, q: &Params) -> f32 {
     let diff = |x: &ndarray::ArrayViewD<f32>, y: &ndarray::ArrayViewD<f32>| {
         x.iter()
             .zip(y.iter())
             .map(|(p, q)| (p - q).abs())
             .fold(0.0, f32::max)
     };
-    let (p, q) = (&a.params, &b.params);
     [
         diff(&p.w1.view().into_dyn(), &q.w1.view().into_dyn()),
         diff(&p.b1.view().into_dyn(), &q.b1.view().into_dyn()),
@@ -39,24 +69,45 @@ fn max_difference(a: &Trainer, b: &Trainer) -> f32 {
 }
 
 #[test]
-fn split_hidden_units_train_like_one_thread() {
-    // 500 samples in batches of 16 end on a short batch; 7 hidden units do
-    // not split evenly over 2 or 3 threads.
-    for (threads, hidden) in [(2, 7), (3, 7), (2, 30)] {
-        let single = trained(1, hidden, 16);
-        let split = trained(threads, hidden, 16);
-        assert_eq!(split.threads(), threads);
-        let diff = max_difference(&single, &split);
+fn one_and_two_threads_train_bit_for_bit_alike() {
+    let data = synthetic_mnist(SAMPLES, 10).train;
+    // 500 samples in batches of 16 end on a short batch.
+    for (hidden, batch_size, cost) in [
+        (7, 16, Cost::CrossEntropy),
+        (30, 20, Cost::Quadratic),
+        (30, 128, Cost::CrossEntropy),
+    ] {
+        let one = trained(config(1, hidden, batch_size, cost), &data);
+        let two = trained(config(2, hidden, batch_size, cost), &data);
         assert!(
-            diff < 1e-3,
-            "{threads} threads, H={hidden}: parameters differ by {diff}"
+            one == two,
+            "H={hidden} batch {batch_size} {cost}: 1 and 2 threads differ by {}",
+            max_difference(&one, &two)
         );
-        // And the two did move from their start.
-        assert!(max_difference(&single, &Trainer::new(single.config.clone())) > 0.1);
     }
 }
 
 #[test]
-fn split_training_is_reproducible() {
-    assert_eq!(trained(2, 30, 20).params, trained(2, 30, 20).params);
+fn sliced_training_follows_the_plain_step() {
+    let data = synthetic_mnist(SAMPLES, 10).train;
+    for (threads, hidden) in [(1, 7), (3, 7), (2, 30)] {
+        let config = config(threads, hidden, 16, Cost::CrossEntropy);
+        let sliced = trained(config.clone(), &data);
+        let plain = trained_plainly(config.clone(), &data);
+        let diff = max_difference(&sliced, &plain);
+        assert!(
+            diff < 1e-4,
+            "{threads} threads, H={hidden}: parameters differ from the plain step by {diff}"
+        );
+        // And both did move from their start.
+        let start = Trainer::new(config).params;
+        assert!(max_difference(&plain, &start) > 0.1);
+    }
+}
+
+#[test]
+fn threaded_training_is_reproducible() {
+    let data = synthetic_mnist(SAMPLES, 10).train;
+    let run = || trained(config(3, 30, 20, Cost::CrossEntropy), &data);
+    assert_eq!(run(), run());
 }
