@@ -5,11 +5,8 @@
 //! cargo bench --bench train_step
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mnist_mlp::cost::Cost;
 use mnist_mlp::dataset::{Dataset, PIXELS};
-use mnist_mlp::network::{Init, Params};
-use mnist_mlp::train::train_step;
-use mnist_mlp::workspace::Workspace;
+use mnist_mlp::train::{TrainConfig, Trainer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -27,8 +24,12 @@ fn bench_step(c: &mut Criterion) {
     group.measurement_time(std::time::Duration::from_secs(1));
     for batch in [20, 128, 1000] {
         for hidden in [30, 90] {
-            let mut params = Params::new(hidden, Init::Kaiming, &mut rng);
-            let mut ws = Workspace::new(batch, hidden);
+            let mut trainer = Trainer::new(TrainConfig {
+                hidden,
+                batch_size: batch,
+                threads: 1,
+                ..TrainConfig::default()
+            });
             // Scattered indices, as after a shuffle.
             let order: Vec<usize> = (0..items).map(|i| (i * 7919) % items).collect();
             let batches: Vec<&[usize]> = order.chunks_exact(batch).collect();
@@ -38,19 +39,8 @@ fn bench_step(c: &mut Criterion) {
                 BenchmarkId::from_parameter(format!("B{batch}_H{hidden}")),
                 |bench| {
                     bench.iter(|| {
-                        let i = next % batches.len();
-                        next += 1;
-                        let upcoming = batches.get(i + 1).copied();
-                        train_step(
-                            &mut params,
-                            &mut ws,
-                            &data,
-                            batches[i],
-                            upcoming,
-                            Cost::CrossEntropy,
-                            0.01,
-                            &mut (),
-                        )
+                        next = (next + 1) % batches.len();
+                        trainer.train_on(&data, batches[next], 0.01, &mut ())
                     })
                 },
             );

@@ -42,7 +42,11 @@ fn trained_plainly(config: TrainConfig, data: &Dataset) -> Params {
     let mut ws = Workspace::new(config.batch_size, config.hidden);
     for lr in [1.0, 0.5] {
         for start in (0..data.len()).step_by(config.batch_size) {
-            gather(&mut ws, data, start..(start + config.batch_size).min(data.len()));
+            gather(
+                &mut ws,
+                data,
+                start..(start + config.batch_size).min(data.len()),
+            );
             forward(&params, &mut ws);
             backward(&params, &mut ws, config.cost);
             apply_gradient(&mut params, &ws, lr);
