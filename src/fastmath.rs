@@ -22,8 +22,17 @@ pub fn exp(x: f32) -> f32 {
     // 2^n built from its exponent bits; n is in [−126, 128] after the clamp,
     // and 2^128 (an infinity) only pairs with p < 1, so split it in two.
     let half = (n * 0.5).floor();
-    let scale = |k: f32| f32::from_bits(((k as i32 + 127) as u32) << 23);
-    p * scale(half) * scale(n - half)
+    p * pow2(half) * pow2(n - half)
+}
+
+/// 2^k for an integer-valued k in [−126, 127], from its exponent bits.
+/// Adding 2^23 puts k + 127 in the low mantissa bits, exactly, so there is
+/// no float-to-int cast (Rust's saturates, which stops vectorisation).
+#[inline(always)]
+fn pow2(k: f32) -> f32 {
+    const MAGIC: f32 = 8_388_608.0; // 2^23
+    let biased = (k + (MAGIC + 127.0)).to_bits() - MAGIC.to_bits();
+    f32::from_bits(biased << 23)
 }
 
 /// ln(1 + e^(−|z|)), the non-trivial part of softplus, for any finite z:

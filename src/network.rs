@@ -129,16 +129,12 @@ pub fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + crate::fastmath::exp(-z))
 }
 
-/// Adds `bias` to every row of `z` and applies σ in the same pass. Works on
-/// plain slices (every buffer is a leading block of a row-major array) so
-/// the loop vectorises.
+/// z = σ(z + bias), bias added to every row.
 pub fn add_bias_sigmoid(mut z: ArrayViewMut2<f32>, bias: ArrayView1<f32>) {
-    let bias = bias.as_slice().expect("bias is contiguous");
     let z = z.as_slice_mut().expect("buffers are row-major blocks");
-    for row in z.chunks_exact_mut(bias.len()) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v = sigmoid(*v + b);
-        }
+    add_to_rows(z, bias);
+    for v in z.iter_mut() {
+        *v = sigmoid(*v);
     }
 }
 
@@ -149,16 +145,22 @@ pub fn output_activations(
     b2: ArrayView1<f32>,
     mut a2: ArrayViewMut2<f32>,
 ) {
-    let b2 = b2.as_slice().expect("bias is contiguous");
     let z2 = z2.as_slice_mut().expect("buffers are row-major blocks");
     let a2 = a2.as_slice_mut().expect("buffers are row-major blocks");
-    for (z_row, a_row) in z2
-        .chunks_exact_mut(b2.len())
-        .zip(a2.chunks_exact_mut(b2.len()))
-    {
-        for ((z, a), b) in z_row.iter_mut().zip(a_row.iter_mut()).zip(b2) {
-            *z += b;
-            *a = sigmoid(*z);
+    add_to_rows(z2, b2);
+    for (a, &z) in a2.iter_mut().zip(z2.iter()) {
+        *a = sigmoid(z);
+    }
+}
+
+/// Adds `bias` to every row of the row-major block `m`. Kept apart from the
+/// sigmoid, which then runs as one loop over the whole block: rows are only
+/// 10 or 30 long, too short for the vector lanes on their own.
+fn add_to_rows(m: &mut [f32], bias: ArrayView1<f32>) {
+    let bias = bias.as_slice().expect("bias is contiguous");
+    for row in m.chunks_exact_mut(bias.len()) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
         }
     }
 }
@@ -181,7 +183,9 @@ pub fn output_deltas(
 
 /// d1 ⊙= a1 ⊙ (1 − a1): from ∂C/∂a1 to ∂C/∂z1.
 pub fn times_sigmoid_derivative(mut d1: ArrayViewMut2<f32>, a1: ArrayView2<f32>) {
-    for (d, &a) in d1.iter_mut().zip(a1.iter()) {
+    let d1 = d1.as_slice_mut().expect("buffers are row-major blocks");
+    let a1 = a1.to_slice().expect("buffers are row-major blocks");
+    for (d, &a) in d1.iter_mut().zip(a1) {
         *d *= a * (1.0 - a);
     }
 }
