@@ -132,7 +132,7 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
     };
     let _ = writeln!(
         out,
-        "784-{}-10 {} {} | lr {} decay {} | batch {} | {} epochs | seed {} | {} train / {} test images from {}{resumed}",
+        "784-{}-10 {} {} | lr {} decay {} | batch {} | {} epochs | seed {} | {} thread{} | {} train / {} test images from {}{resumed}",
         config.hidden,
         config.cost,
         config.init,
@@ -141,6 +141,8 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         config.batch_size,
         config.epochs,
         config.seed,
+        config.threads,
+        if config.threads == 1 { "" } else { "s" },
         data.train.len(),
         data.test.len(),
         options.data.dir.display()

@@ -13,7 +13,7 @@ use mnist_mlp::dataset::{resolve_data_dir, Source};
 use mnist_mlp::fetch::{default_mirrors, FetchOptions};
 use mnist_mlp::network::Init;
 use mnist_mlp::sweep::Grid;
-use mnist_mlp::train::{TrainConfig, DEFAULT_LR_DECAY, DEFAULT_SEED};
+use mnist_mlp::train::{auto_threads, TrainConfig, DEFAULT_LR_DECAY, DEFAULT_SEED};
 
 #[derive(Parser)]
 #[command(
@@ -218,10 +218,10 @@ struct RunArgs {
     /// Seed for the initial weights and the shuffles.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
-    /// Training threads, each owning a share of the hidden units (2 is faster
-    /// on 2 cores; 1 is the trajectory the accuracy checks hold).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Training threads, each owning a slice of the input pixels [default:
+    /// 2, or 1 on a 1-core machine]. 1 and 2 give identical results.
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 impl RunArgs {
@@ -235,7 +235,7 @@ impl RunArgs {
             cost: self.cost,
             init: self.init,
             seed: self.seed,
-            threads: self.threads,
+            threads: self.threads.unwrap_or_else(auto_threads),
         };
         (config, self.data.dir())
     }

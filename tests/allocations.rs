@@ -50,6 +50,7 @@ fn steady_state_training_and_evaluation_allocate_nothing() {
         let mut trainer = Trainer::new(TrainConfig {
             hidden: 30,
             batch_size: 20,
+            threads: 1,
             cost: cost.parse().unwrap(),
             ..TrainConfig::default()
         });
