@@ -18,7 +18,7 @@ use crate::model::{self, ModelInfo};
 use crate::plot::{digit_ascii, draw_curves, draw_digit, run_curves, write_digit_png};
 use crate::predict::{classify, mnist_like};
 use crate::sweep::{run_grid, write_outputs, Grid};
-use crate::train::{run_from, RunSummary, TrainConfig, Trainer};
+use crate::train::{run_from, RunSummary, TrainConfig, Trainer, AUTO_THREADS};
 
 /// Where a command's data is and whether it may be downloaded there.
 #[derive(Debug, Clone)]
@@ -132,7 +132,7 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
     };
     let _ = writeln!(
         out,
-        "784-{}-10 {} {} | lr {} decay {} | batch {} | {} epochs | seed {} | {} thread{} | {} train / {} test images from {}{resumed}",
+        "784-{}-10 {} {} | lr {} decay {} | batch {} | {} epochs | seed {} | threads {} | {} train / {} test images from {}{resumed}",
         config.hidden,
         config.cost,
         config.init,
@@ -141,8 +141,10 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         config.batch_size,
         config.epochs,
         config.seed,
-        config.threads,
-        if config.threads == 1 { "" } else { "s" },
+        match config.threads {
+            AUTO_THREADS => "auto".to_string(),
+            n => n.to_string(),
+        },
         data.train.len(),
         data.test.len(),
         options.data.dir.display()

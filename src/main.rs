@@ -13,7 +13,7 @@ use mnist_mlp::dataset::{resolve_data_dir, Source};
 use mnist_mlp::fetch::{default_mirrors, FetchOptions};
 use mnist_mlp::network::Init;
 use mnist_mlp::sweep::Grid;
-use mnist_mlp::train::{auto_threads, TrainConfig, DEFAULT_LR_DECAY, DEFAULT_SEED};
+use mnist_mlp::train::{TrainConfig, AUTO_THREADS, DEFAULT_LR_DECAY, DEFAULT_SEED};
 
 #[derive(Parser)]
 #[command(
@@ -218,10 +218,11 @@ struct RunArgs {
     /// Seed for the initial weights and the shuffles.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
-    /// Training threads, each owning a slice of the input pixels [default:
-    /// 2, or 1 on a 1-core machine]. 1 and 2 give identical results.
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Training threads, each owning a slice of the input pixels, or auto:
+    /// each epoch tries 1 and 2 and keeps the faster. 1 and 2 give identical
+    /// results.
+    #[arg(long, default_value = "auto", value_parser = parse_threads)]
+    threads: usize,
 }
 
 impl RunArgs {
@@ -235,7 +236,7 @@ impl RunArgs {
             cost: self.cost,
             init: self.init,
             seed: self.seed,
-            threads: self.threads.unwrap_or_else(auto_threads),
+            threads: self.threads,
         };
         (config, self.data.dir())
     }
@@ -387,5 +388,18 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `auto` or a thread count of at least 1.
+fn parse_threads(value: &str) -> Result<usize, String> {
+    match value {
+        "auto" => Ok(AUTO_THREADS),
+        _ => match value.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!(
+                "expected auto or a number of threads >= 1, got '{value}'"
+            )),
+        },
     }
 }

@@ -59,8 +59,6 @@ struct SmallParams {
 pub struct Team {
     /// Slice s is pixel columns bounds[s]..bounds[s + 1].
     bounds: Vec<usize>,
-    /// Thread t owns slices owners[t]..owners[t + 1].
-    owners: Vec<usize>,
     /// Each thread's buffers; thread t fills only its slices' columns of x.
     workspaces: Vec<Workspace>,
     /// The copies of b1, w2 and b2 for threads 1.. (thread 0 updates the
@@ -68,7 +66,8 @@ pub struct Team {
     copies: Vec<SmallParams>,
     /// (B,H) partial input products, per slice, per batch parity.
     partials: Vec<[Mutex<Array2<f32>>; 2]>,
-    barrier: SpinBarrier,
+    /// barriers[k - 1] is for k active threads.
+    barriers: Vec<SpinBarrier>,
 }
 
 impl Team {
@@ -78,7 +77,6 @@ impl Team {
         let partial = || Mutex::new(Array2::zeros((batch_size, hidden)));
         Self {
             bounds: (0..=slices).map(|s| s * PIXELS / slices).collect(),
-            owners: (0..=threads).map(|t| t * slices / threads).collect(),
             workspaces: (0..threads)
                 .map(|_| Workspace::new(batch_size, hidden))
                 .collect(),
@@ -90,21 +88,24 @@ impl Team {
                 })
                 .collect(),
             partials: (0..slices).map(|_| [partial(), partial()]).collect(),
-            barrier: SpinBarrier::new(threads),
+            barriers: (1..=threads).map(SpinBarrier::new).collect(),
         }
     }
 
+    /// The most threads this team can run.
     pub fn threads(&self) -> usize {
         self.workspaces.len()
     }
 
-    /// Trains on the batches of `order`, every thread but the caller's on
-    /// its own thread (thread 0 runs on the caller's and reports laps and
-    /// progress). Returns the running score: each batch scored just before
-    /// its update.
+    /// Trains on the batches of `order` with `active` threads (at most
+    /// `threads()`), each on its own thread but thread 0, which runs on the
+    /// caller's and reports laps and progress. Adds each batch's score,
+    /// taken just before its update, to `total`.
     #[allow(clippy::too_many_arguments)]
     pub fn train(
         &mut self,
+        active: usize,
+        total: &mut Score,
         params: &mut Params,
         data: &Dataset,
         order: &[usize],
@@ -113,8 +114,13 @@ impl Team {
         lr: f32,
         laps: &mut (impl Laps + Send),
         progress: Option<&ProgressBar>,
-    ) -> Score {
-        for copy in &mut self.copies {
+    ) {
+        assert!(
+            (1..=self.threads()).contains(&active),
+            "{active} active threads in a team of {}",
+            self.threads()
+        );
+        for copy in &mut self.copies[..active - 1] {
             copy.b1.assign(&params.b1);
             copy.w2.assign(&params.w2);
             copy.b2.assign(&params.b2);
@@ -127,15 +133,19 @@ impl Team {
             lr,
             bounds: &self.bounds,
             partials: &self.partials,
-            barrier: &self.barrier,
+            barrier: &self.barriers[active - 1],
         };
         // Thread t's w1 columns: those of its slices, which are adjacent.
-        let width = |t: usize| self.bounds[self.owners[t + 1]] - self.bounds[self.owners[t]];
+        // Slices first(t)..first(t + 1) belong to thread t of `active`.
+        let slices = self.bounds.len() - 1;
+        let first = move |t: usize| t * slices / active;
+        let bounds = &self.bounds;
+        let width = |t| bounds[first(t + 1)] - bounds[first(t)];
         let (w1, mut w1_rest) = params.w1.view_mut().split_at(Axis(1), width(0));
         let mut workspaces = self.workspaces.iter_mut();
-        let first = Member {
+        let leader = Member {
             index: 0,
-            slices: self.owners[0]..self.owners[1],
+            slices: first(0)..first(1),
             w1,
             ws: workspaces.next().expect("at least one thread"),
             b1: params.b1.view_mut(),
@@ -143,16 +153,17 @@ impl Team {
             b2: params.b2.view_mut(),
         };
         // One thread needs no scope (whose setup allocates).
-        if self.copies.is_empty() {
-            return first.run(&shared, laps, progress);
+        if active == 1 {
+            return leader.run(&shared, total, laps, progress);
         }
+        let others = workspaces.zip(&mut self.copies).take(active - 1);
         std::thread::scope(|scope| {
-            for (t, (ws, copy)) in (1..).zip(workspaces.zip(&mut self.copies)) {
+            for (t, (ws, copy)) in (1..).zip(others) {
                 let (w1, rest) = w1_rest.split_at(Axis(1), width(t));
                 w1_rest = rest;
                 let member = Member {
                     index: t,
-                    slices: self.owners[t]..self.owners[t + 1],
+                    slices: first(t)..first(t + 1),
                     w1,
                     ws,
                     b1: copy.b1.view_mut(),
@@ -160,9 +171,9 @@ impl Team {
                     b2: copy.b2.view_mut(),
                 };
                 let shared = &shared;
-                scope.spawn(move || member.run(shared, &mut (), None));
+                scope.spawn(move || member.run(shared, &mut Score::default(), &mut (), None));
             }
-            first.run(&shared, laps, progress)
+            leader.run(&shared, total, laps, progress)
         })
     }
 }
@@ -204,16 +215,17 @@ struct Member<'a> {
 }
 
 impl Member<'_> {
-    /// Trains on every batch of the pass; returns the running score
-    /// (thread 0 scores, the others return an empty one).
+    /// Trains on every batch of the pass, adding the scores to `total`
+    /// (only thread 0 scores).
     fn run(
         mut self,
         shared: &Shared,
+        total: &mut Score,
         laps: &mut impl Laps,
         progress: Option<&ProgressBar>,
-    ) -> Score {
-        let mut total = Score::default();
+    ) {
         let columns = shared.bounds[self.slices.start]..shared.bounds[self.slices.end];
+        let mut unreported = 0;
         for (i, (batch, next)) in batches_with_next(shared.order, shared.batch_size).enumerate() {
             gather_columns(self.ws, shared.data, batch.iter().copied(), columns.clone());
             if let Some(next) = next {
@@ -223,12 +235,15 @@ impl Member<'_> {
             let batch_score = self.step(shared, i % 2, laps);
             if self.index == 0 {
                 total.add(batch_score);
+                unreported += batch.len();
                 if let Some(bar) = progress.filter(|_| i % crate::train::PROGRESS_EVERY == 0) {
-                    bar.set_position(total.samples as u64);
+                    bar.inc(std::mem::take(&mut unreported) as u64);
                 }
             }
         }
-        total
+        if let Some(bar) = progress {
+            bar.inc(unreported as u64);
+        }
     }
 
     fn step(&mut self, shared: &Shared, parity: usize, laps: &mut impl Laps) -> Score {

@@ -1,7 +1,7 @@
 //! The training loop: epochs of shuffled mini-batches, evaluation in file
 //! order, divergence detection.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use rand::rngs::StdRng;
@@ -32,6 +32,8 @@ pub struct TrainConfig {
     pub cost: Cost,
     pub init: Init,
     pub seed: u64,
+    /// Training threads; 0 (`AUTO_THREADS`) lets each epoch measure one
+    /// thread against two and keep the faster (see `Trainer::train_on`).
     pub threads: usize,
 }
 
@@ -46,21 +48,27 @@ impl Default for TrainConfig {
             cost: Cost::CrossEntropy,
             init: Init::Kaiming,
             seed: DEFAULT_SEED,
-            threads: auto_threads(),
+            threads: AUTO_THREADS,
         }
     }
 }
 
-/// The thread count used when none is asked for: two where the machine
-/// has two cores or more, else one. On the 2-core development machine two
-/// threads were faster than one at every shape measured, from batch 1 to
-/// 1000 and H from 2 to 90 (README, Speed), and the results are the same
-/// bit for bit (slices.rs), so the choice changes only the speed. More than
-/// two are never chosen: beyond two the input layer is cut into more slices,
-/// which rounds differently, and that is for the user to ask for.
-pub fn auto_threads() -> usize {
+/// `threads` value that chooses the thread count while training.
+pub const AUTO_THREADS: usize = 0;
+
+/// The most threads an automatic choice considers: two where the machine
+/// has two cores or more, else one. One and two threads give the same
+/// results bit for bit (slices.rs), so choosing between them changes only
+/// the speed. More than two are never chosen: they cut the input layer into
+/// more slices, which rounds differently, and that is for the user to ask.
+pub fn most_auto_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
+
+/// Samples trained on each thread count when an epoch measures which is
+/// faster: about 100 batches of 20, or 2 batches of 1000. Small next to an
+/// epoch, large next to the cost of starting a thread.
+const PROBE_SAMPLES: usize = 2_000;
 
 /// The default decay; see the README for how it was chosen.
 pub const DEFAULT_LR_DECAY: f32 = 0.1;
@@ -83,7 +91,6 @@ impl TrainConfig {
         positive("hidden", self.hidden)?;
         positive("epochs", self.epochs)?;
         positive("batch-size", self.batch_size)?;
-        positive("threads", self.threads)?;
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::Config(format!(
                 "--lr must be a positive finite number, got {}",
@@ -138,6 +145,8 @@ pub struct Trainer {
     pub progress: Option<ProgressBar>,
     /// The training threads and their buffers.
     team: Team,
+    /// Threads the last pass trained on (for most of its batches).
+    threads_used: usize,
     /// The evaluation buffers.
     ws: Workspace,
     order: Vec<usize>,
@@ -149,13 +158,18 @@ impl Trainer {
     pub fn new(config: TrainConfig) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let params = Params::new(config.hidden, config.init, &mut rng);
-        let team = Team::new(config.threads, config.batch_size, config.hidden);
+        let most = match config.threads {
+            AUTO_THREADS => most_auto_threads(),
+            fixed => fixed,
+        };
+        let team = Team::new(most, config.batch_size, config.hidden);
         let ws = Workspace::new(config.batch_size, config.hidden);
         Self {
             config,
             params,
             progress: None,
             team,
+            threads_used: most,
             ws,
             order: Vec::new(),
             rng,
@@ -186,6 +200,14 @@ impl Trainer {
 
     /// Trains on the items `order` of `data`, in that order, in batches of
     /// the batch size (the last may be shorter).
+    ///
+    /// With `threads` = `AUTO_THREADS` on a machine with two cores, the
+    /// first `PROBE_SAMPLES` train on one thread, the next on two, and the
+    /// rest on whichever was faster. So two threads are used where they pay,
+    /// which on a quiet machine is every shape measured, and one where they
+    /// do not, as when another process holds a core and every batch would
+    /// wait for the thread that lost it. Measured afresh on each pass, as
+    /// the load changes; the results are the same either way.
     pub fn train_on(
         &mut self,
         data: &Dataset,
@@ -193,22 +215,58 @@ impl Trainer {
         lr: f32,
         laps: &mut (impl Laps + Send),
     ) -> Score {
-        let (batch_size, cost) = (self.config.batch_size, self.config.cost);
+        let mut total = Score::default();
+        let most = self.team.threads();
+        let probe = PROBE_SAMPLES.div_ceil(self.config.batch_size) * self.config.batch_size;
+        if self.config.threads != AUTO_THREADS || most == 1 || order.len() < 4 * probe {
+            self.train_part(
+                most.min(self.threads_used),
+                &mut total,
+                data,
+                order,
+                lr,
+                laps,
+            );
+            return total;
+        }
+        let (on_one, rest) = order.split_at(probe);
+        let (on_two, rest) = rest.split_at(probe);
+        let one = self.train_part(1, &mut total, data, on_one, lr, laps);
+        let two = self.train_part(2, &mut total, data, on_two, lr, laps);
+        self.threads_used = if two < one { 2 } else { 1 };
+        self.train_part(self.threads_used, &mut total, data, rest, lr, laps);
+        total
+    }
+
+    /// Trains on `order` with `threads` threads; returns the time it took.
+    fn train_part(
+        &mut self,
+        threads: usize,
+        total: &mut Score,
+        data: &Dataset,
+        order: &[usize],
+        lr: f32,
+        laps: &mut (impl Laps + Send),
+    ) -> Duration {
+        let started = Instant::now();
         self.team.train(
+            threads,
+            total,
             &mut self.params,
             data,
             order,
-            batch_size,
-            cost,
+            self.config.batch_size,
+            self.config.cost,
             lr,
             laps,
             self.progress.as_ref(),
-        )
+        );
+        started.elapsed()
     }
 
-    /// Threads the epochs train on.
+    /// Threads the last pass trained on (for most of its batches).
     pub fn threads(&self) -> usize {
-        self.team.threads()
+        self.threads_used
     }
 
     /// Scores `data` in file order, in batches of the training batch size

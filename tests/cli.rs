@@ -30,7 +30,7 @@ fn fixture_dir() -> tempfile::TempDir {
 fn nonsense_flags_give_one_line_and_exit_2() {
     let dir = fixture_dir();
     let d = dir.path().to_str().unwrap();
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["train", "--data-dir", d, "--hidden", "0"], "--hidden"),
         (
             &["train", "--data-dir", d, "--batch-size", "0"],
@@ -42,6 +42,8 @@ fn nonsense_flags_give_one_line_and_exit_2() {
         (&["train", "--data-dir", d, "--cost", "hinge"], "hinge"),
         (&["train", "--data-dir", d, "--init", "zeros"], "zeros"),
         (&["train", "--data-dir", d, "--epochs", "-3"], "--epochs"),
+        (&["train", "--data-dir", d, "--threads", "0"], "--threads"),
+        (&["train", "--data-dir", d, "--threads", "many"], "--threads"),
         (&["train", "--frobnicate"], "--frobnicate"),
     ];
     for (args, expect) in cases {

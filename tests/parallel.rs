@@ -115,3 +115,26 @@ fn threaded_training_is_reproducible() {
     let run = || trained(config(3, 30, 20, Cost::CrossEntropy), &data);
     assert_eq!(run(), run());
 }
+
+#[test]
+fn choosing_the_thread_count_changes_nothing_but_speed() {
+    // Enough samples for the choice to be measured: 2 probes of 2000, then the rest.
+    let data = synthetic_mnist(8_100, 10).train;
+    let order: Vec<usize> = (0..data.len()).collect();
+    let run = |threads| {
+        let mut trainer = Trainer::new(config(threads, 30, 20, Cost::CrossEntropy));
+        let score = trainer.train_on(&data, &order, 1.0, &mut ());
+        assert!((1..=2).contains(&trainer.threads()));
+        (trainer.params, score)
+    };
+    let (chosen, chosen_score) = run(mnist_mlp::train::AUTO_THREADS);
+    for fixed in [1, 2] {
+        let (params, score) = run(fixed);
+        assert!(
+            params == chosen,
+            "auto and {fixed} threads differ by {}",
+            max_difference(&params, &chosen)
+        );
+        assert_eq!(score, chosen_score);
+    }
+}
