@@ -35,6 +35,8 @@ pub struct BenchReport {
     pub phases: Vec<(String, f64)>,
     pub peak_rss_mb: f64,
     pub final_test_acc: f64,
+    /// The CPU whose kernels OpenBLAS runs (see `OPENBLAS_CORETYPE`).
+    pub openblas_core: String,
 }
 
 pub fn flops_per_sample(hidden: usize) -> u64 {
@@ -116,6 +118,7 @@ pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
         phases,
         peak_rss_mb: peak_rss_mb(),
         final_test_acc,
+        openblas_core: crate::blas::core_name(),
     })
 }
 
@@ -125,7 +128,7 @@ impl BenchReport {
         let mut out = format!(
             "784-{}-10, batch {}, {} thread(s), {} epochs\n\
              training: {:.4} s/epoch (median), {:.0} samples/s\n\
-             products: {} FLOP/sample, {:.1} GFLOP/s achieved; single-thread sgemm peak {:.1} GFLOP/s; achieved/peak {:.0}%\n\
+             products: {} FLOP/sample, {:.1} GFLOP/s achieved; single-thread sgemm peak {:.1} GFLOP/s ({} kernels); achieved/peak {:.0}%\n\
              peak memory {:.0} MB; final test accuracy {:.2}%\n\
              time by phase (training + evaluation):\n",
             self.hidden,
@@ -137,6 +140,7 @@ impl BenchReport {
             self.flops_per_sample,
             self.achieved_gflops,
             self.peak_sgemm_gflops,
+            self.openblas_core,
             100.0 * self.achieved_over_peak,
             self.peak_rss_mb,
             100.0 * self.final_test_acc,

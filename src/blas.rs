@@ -1,10 +1,12 @@
 //! The one OpenBLAS this program links (Debian's, through openblas-src's
-//! `system` feature) and the knob ndarray does not expose.
+//! `system` feature) and the knobs ndarray does not expose.
 
-use std::os::raw::c_int;
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int};
 
 extern "C" {
     fn openblas_set_num_threads(num_threads: c_int);
+    fn openblas_get_corename() -> *const c_char;
 }
 
 /// Sets how many threads OpenBLAS may use for one product.
@@ -15,38 +17,25 @@ pub fn set_threads(threads: usize) {
     unsafe { openblas_set_num_threads(threads) }
 }
 
-/// The environment OpenBLAS should start with, if it is not already set:
-/// `OPENBLAS_CORETYPE=SKYLAKEX` on CPUs with AVX-512, and
-/// `OPENBLAS_NUM_THREADS=1`.
-///
-/// Why: Debian's OpenBLAS 0.3.21 picks its kernels when the library loads,
-/// before `main`, and on AVX-512 CPUs it does not know (AMD Zen 4, say) it
-/// falls back to its Haswell (AVX2) kernels, at half the sgemm rate (126 vs
-/// 234 GFLOP/s measured here). It reads only the environment to choose
-/// otherwise. And its own worker threads, which this program never uses
-/// (threads split the hidden units instead), spin at start-up on the core a
-/// training thread needs. A variable the user set is never overridden.
-pub fn preferred_environment() -> Vec<(&'static str, &'static str)> {
-    let mut wanted = Vec::new();
-    if std::env::var_os("OPENBLAS_CORETYPE").is_none() && has_avx512() {
-        wanted.push(("OPENBLAS_CORETYPE", "SKYLAKEX"));
-    }
-    if std::env::var_os("OPENBLAS_NUM_THREADS").is_none() {
-        wanted.push(("OPENBLAS_NUM_THREADS", "1"));
-    }
-    wanted
+/// The CPU whose kernels OpenBLAS chose when it loaded ("Haswell",
+/// "Cooperlake", ...): on a DYNAMIC_ARCH build such as Debian's this depends
+/// on the CPU and on `OPENBLAS_CORETYPE`, and it sets the sgemm rate.
+pub fn core_name() -> String {
+    // SAFETY: returns a pointer to a static NUL-terminated string.
+    unsafe { CStr::from_ptr(openblas_get_corename()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+/// The environment OpenBLAS should start with, if it is not already set:
+/// `OPENBLAS_NUM_THREADS=1`. OpenBLAS starts its worker threads when it
+/// loads, before `main`, and they spin for a while on the cores the
+/// training threads need; this program never uses them (its own threads
+/// share out the input layer instead). A value the user set is kept.
+pub fn preferred_environment() -> Vec<(&'static str, &'static str)> {
+    if std::env::var_os("OPENBLAS_NUM_THREADS").is_none() {
+        vec![("OPENBLAS_NUM_THREADS", "1")]
+    } else {
+        Vec::new()
     }
 }
