@@ -15,13 +15,16 @@ use crate::dataset::{Mnist, CLASSES, PIXELS};
 use crate::error::Result;
 use crate::profile::{Laps, Phase, PhaseClock};
 use crate::sgd::learning_rate;
-use crate::train::{TrainConfig, Trainer};
+use crate::train::{TrainConfig, Trainer, AUTO_THREADS};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
     pub hidden: usize,
     pub batch_size: usize,
+    /// Threads of the last epoch (for most of its batches).
     pub threads: usize,
+    /// Whether the program chose the thread count (`--threads auto`).
+    pub threads_chosen: bool,
     pub epochs: usize,
     pub seconds_per_epoch: f64,
     pub samples_per_second: f64,
@@ -108,6 +111,7 @@ pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
         hidden: config.hidden,
         batch_size: config.batch_size,
         threads,
+        threads_chosen: config.threads == AUTO_THREADS,
         epochs: config.epochs,
         seconds_per_epoch,
         samples_per_second,
@@ -126,7 +130,7 @@ impl BenchReport {
     /// The human-readable report.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "784-{}-10, batch {}, {} thread(s), {} epochs\n\
+            "784-{}-10, batch {}, {} thread{}{}, {} epochs\n\
              training: {:.4} s/epoch (median), {:.0} samples/s\n\
              products: {} FLOP/sample, {:.1} GFLOP/s achieved; single-thread sgemm peak {:.1} GFLOP/s ({} kernels); achieved/peak {:.0}%\n\
              peak memory {:.0} MB; final test accuracy {:.2}%\n\
@@ -134,6 +138,8 @@ impl BenchReport {
             self.hidden,
             self.batch_size,
             self.threads,
+            if self.threads == 1 { "" } else { "s" },
+            if self.threads_chosen { " (auto)" } else { "" },
             self.epochs,
             self.seconds_per_epoch,
             self.samples_per_second,

@@ -35,7 +35,7 @@ use ndarray::{s, Array1, Array2, ArrayViewMut1, ArrayViewMut2, Axis};
 use crate::barrier::SpinBarrier;
 use crate::batch::{batches_with_next, gather_columns, prefetch};
 use crate::cost::Cost;
-use crate::dataset::{Dataset, PIXELS};
+use crate::dataset::{Dataset, CLASSES, PIXELS};
 use crate::network::{backward_timed, forward_from_input_products, score, Params, Score};
 use crate::profile::{Laps, Phase};
 use crate::sgd::{update_all_but_w1, update_weights};
@@ -43,7 +43,7 @@ use crate::workspace::Workspace;
 
 /// The number of pixel slices for `threads` threads: at least two, so that
 /// one thread and two train bit for bit alike; one per thread beyond that.
-pub fn slice_count(threads: usize) -> usize {
+fn slice_count(threads: usize) -> usize {
     threads.max(2)
 }
 
@@ -83,8 +83,8 @@ impl Team {
             copies: (1..threads)
                 .map(|_| SmallParams {
                     b1: Array1::zeros(hidden),
-                    w2: Array2::zeros((crate::dataset::CLASSES, hidden)),
-                    b2: Array1::zeros(crate::dataset::CLASSES),
+                    w2: Array2::zeros((CLASSES, hidden)),
+                    b2: Array1::zeros(CLASSES),
                 })
                 .collect(),
             partials: (0..slices).map(|_| [partial(), partial()]).collect(),
