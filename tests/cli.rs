@@ -43,7 +43,10 @@ fn nonsense_flags_give_one_line_and_exit_2() {
         (&["train", "--data-dir", d, "--init", "zeros"], "zeros"),
         (&["train", "--data-dir", d, "--epochs", "-3"], "--epochs"),
         (&["train", "--data-dir", d, "--threads", "0"], "--threads"),
-        (&["train", "--data-dir", d, "--threads", "many"], "--threads"),
+        (
+            &["train", "--data-dir", d, "--threads", "many"],
+            "--threads",
+        ),
         (&["train", "--frobnicate"], "--frobnicate"),
     ];
     for (args, expect) in cases {
