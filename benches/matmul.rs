@@ -12,15 +12,14 @@ use mnist_mlp::naive::naive_matmul;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
-/// (name, a, b) with c = a · b; a and b as views with the strides the
+/// (name, a stored, b stored, a transposed, b transposed).
+type Product = (&'static str, Array2<f32>, Array2<f32>, bool, bool);
+
+/// The products c = a · b of a step; a and b as views with the strides the
 /// trainer uses (transposes included).
-fn products(
-    batch: usize,
-    hidden: usize,
-) -> Vec<(&'static str, Array2<f32>, Array2<f32>, bool, bool)> {
+fn products(batch: usize, hidden: usize) -> Vec<Product> {
     let fill =
         |r, c| Array2::from_shape_fn((r, c), |(i, j)| ((i * 7 + j * 13) % 17) as f32 / 17.0 - 0.5);
-    // (name, a stored, b stored, a transposed, b transposed)
     vec![
         (
             "forward_hidden x.w1T",

@@ -17,8 +17,11 @@ use mnist_mlp::fetch::{fetch_files, FetchOptions, Fetched};
 use mnist_mlp::idx::{encode_idx, IdxKind};
 use sha2::{Digest, Sha256};
 
+/// File name → the bytes a mirror serves.
+type Served = HashMap<String, Vec<u8>>;
+
 /// The four files as a mirror serves them (gzip) and their checksums.
-fn canonical_files() -> (HashMap<String, Vec<u8>>, Vec<(&'static str, String)>) {
+fn canonical_files() -> (Served, Vec<(&'static str, String)>) {
     let data = synthetic_mnist(50, 20);
     let raw = [
         (
