@@ -147,8 +147,11 @@ pub struct Trainer {
     team: Team,
     /// Threads the last pass trained on (for most of its batches).
     threads_used: usize,
-    /// The evaluation buffers.
-    ws: Workspace,
+    /// The evaluation buffers, one per thread.
+    eval_workspaces: Vec<Workspace>,
+    /// Each evaluation batch's score, summed in batch order afterwards so
+    /// the total does not depend on how the batches were shared out.
+    eval_scores: Vec<Score>,
     order: Vec<usize>,
     rng: StdRng,
 }
@@ -163,14 +166,17 @@ impl Trainer {
             fixed => fixed,
         };
         let team = Team::new(most, config.batch_size, config.hidden);
-        let ws = Workspace::new(config.batch_size, config.hidden);
+        let eval_workspaces = (0..most)
+            .map(|_| Workspace::new(config.batch_size, config.hidden))
+            .collect();
         Self {
             config,
             params,
             progress: None,
             team,
             threads_used: most,
-            ws,
+            eval_workspaces,
+            eval_scores: Vec::new(),
             order: Vec::new(),
             rng,
         }
@@ -270,14 +276,43 @@ impl Trainer {
     }
 
     /// Scores `data` in file order, in batches of the training batch size
-    /// (standardisation is per batch, so evaluation batches like training).
+    /// (standardisation is per batch, so evaluation batches like training),
+    /// on as many threads as the last pass trained on, each taking a run of
+    /// consecutive batches.
     pub fn evaluate(&mut self, data: &Dataset) -> Score {
+        let batch_size = self.config.batch_size;
+        let batches = data.len().div_ceil(batch_size);
+        self.eval_scores.resize(batches, Score::default());
+        let threads = self.threads_used.min(self.eval_workspaces.len());
+        let per_thread = batches.div_ceil(threads).max(1);
+        let (params, cost) = (&self.params, self.config.cost);
+        let mut parts = self
+            .eval_workspaces
+            .iter_mut()
+            .zip(self.eval_scores.chunks_mut(per_thread).enumerate());
+        let evaluate_part = |(ws, (part, scores)): (&mut Workspace, (usize, &mut [Score]))| {
+            for (i, slot) in scores.iter_mut().enumerate() {
+                let start = (part * per_thread + i) * batch_size;
+                gather(ws, data, start..(start + batch_size).min(data.len()));
+                forward(params, ws);
+                *slot = score(ws, cost);
+            }
+        };
+        if threads == 1 {
+            parts.for_each(evaluate_part);
+        } else {
+            // The first part on this thread, the others each on its own.
+            let first = parts.next();
+            std::thread::scope(|scope| {
+                for part in parts {
+                    scope.spawn(move || evaluate_part(part));
+                }
+                first.into_iter().for_each(evaluate_part);
+            });
+        }
         let mut total = Score::default();
-        let batch = self.config.batch_size;
-        for start in (0..data.len()).step_by(batch) {
-            gather(&mut self.ws, data, start..(start + batch).min(data.len()));
-            forward(&self.params, &mut self.ws);
-            total.add(score(&self.ws, self.config.cost));
+        for batch_score in &self.eval_scores {
+            total.add(*batch_score);
         }
         total
     }

@@ -138,3 +138,20 @@ fn choosing_the_thread_count_changes_nothing_but_speed() {
         assert_eq!(score, chosen_score);
     }
 }
+
+#[test]
+fn evaluation_on_two_threads_scores_like_one() {
+    // 333 test samples in batches of 16: 21 batches, the last short, split 11 + 10.
+    let data = synthetic_mnist(SAMPLES, 333);
+    let evaluated = |threads| {
+        let mut trainer = Trainer::new(config(threads, 30, 16, Cost::CrossEntropy));
+        let order: Vec<usize> = (0..data.train.len()).collect();
+        trainer.train_on(&data.train, &order, 1.0, &mut ());
+        assert_eq!(trainer.threads(), threads);
+        trainer.evaluate(&data.test)
+    };
+    let (one, two) = (evaluated(1), evaluated(2));
+    assert_eq!(one.samples, 333);
+    assert!(one.correct > 0 && one.loss_sum > 0.0);
+    assert_eq!(one, two);
+}
