@@ -2,8 +2,10 @@
 //! Deep Learning", vectorised over mini-batches, every batched product an
 //! OpenBLAS sgemm into buffers allocated once.
 //!
-//! Data flows idx → dataset → batch (into a workspace) → network → sgd, driven
-//! by train; metrics reports each epoch; commands wires them for the CLI.
+//! Data flows idx → dataset → batch (into a workspace) → network → sgd, each
+//! step run by slices (the input layer shared out between threads) and the
+//! epochs by train; metrics reports each epoch; commands wires them for the
+//! CLI.
 
 // Links OpenBLAS's cblas symbols, which ndarray's `blas` feature calls.
 extern crate blas_src;
