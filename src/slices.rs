@@ -97,6 +97,11 @@ impl Team {
         self.workspaces.len()
     }
 
+    /// Each thread's buffers, for work between passes (evaluation).
+    pub fn workspaces_mut(&mut self) -> &mut [Workspace] {
+        &mut self.workspaces
+    }
+
     /// Trains on the batches of `order` with `active` threads (at most
     /// `threads()`), each on its own thread but thread 0, which runs on the
     /// caller's and reports laps and progress. Adds each batch's score,

@@ -61,7 +61,7 @@ pub const AUTO_THREADS: usize = 0;
 /// results bit for bit (slices.rs), so choosing between them changes only
 /// the speed. More than two are never chosen: they cut the input layer into
 /// more slices, which rounds differently, and that is for the user to ask.
-pub fn most_auto_threads() -> usize {
+fn most_auto_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
 
@@ -143,12 +143,10 @@ pub struct Trainer {
     /// Advanced through each epoch's batches when set (the CLI sets it when
     /// stderr is a terminal).
     pub progress: Option<ProgressBar>,
-    /// The training threads and their buffers.
+    /// The training threads and their buffers (which evaluation borrows).
     team: Team,
     /// Threads the last pass trained on (for most of its batches).
     threads_used: usize,
-    /// The evaluation buffers, one per thread.
-    eval_workspaces: Vec<Workspace>,
     /// Each evaluation batch's score, summed in batch order afterwards so
     /// the total does not depend on how the batches were shared out.
     eval_scores: Vec<Score>,
@@ -166,16 +164,12 @@ impl Trainer {
             fixed => fixed,
         };
         let team = Team::new(most, config.batch_size, config.hidden);
-        let eval_workspaces = (0..most)
-            .map(|_| Workspace::new(config.batch_size, config.hidden))
-            .collect();
         Self {
             config,
             params,
             progress: None,
             team,
             threads_used: most,
-            eval_workspaces,
             eval_scores: Vec::new(),
             order: Vec::new(),
             rng,
@@ -225,14 +219,7 @@ impl Trainer {
         let most = self.team.threads();
         let probe = PROBE_SAMPLES.div_ceil(self.config.batch_size) * self.config.batch_size;
         if self.config.threads != AUTO_THREADS || most == 1 || order.len() < 4 * probe {
-            self.train_part(
-                most.min(self.threads_used),
-                &mut total,
-                data,
-                order,
-                lr,
-                laps,
-            );
+            self.train_part(self.threads_used, &mut total, data, order, lr, laps);
             return total;
         }
         let (on_one, rest) = order.split_at(probe);
@@ -283,11 +270,12 @@ impl Trainer {
         let batch_size = self.config.batch_size;
         let batches = data.len().div_ceil(batch_size);
         self.eval_scores.resize(batches, Score::default());
-        let threads = self.threads_used.min(self.eval_workspaces.len());
+        let threads = self.threads_used;
         let per_thread = batches.div_ceil(threads).max(1);
         let (params, cost) = (&self.params, self.config.cost);
         let mut parts = self
-            .eval_workspaces
+            .team
+            .workspaces_mut()
             .iter_mut()
             .zip(self.eval_scores.chunks_mut(per_thread).enumerate());
         let evaluate_part = |(ws, (part, scores)): (&mut Workspace, (usize, &mut [Score]))| {
