@@ -8,7 +8,9 @@
 //! cargo bench --bench matmul -- 'blas/.*/20x'    # a subset
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mnist_mlp::naive::naive_matmul;
+#[path = "../tests/common/naive.rs"]
+mod naive;
+use naive::naive_matmul;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 

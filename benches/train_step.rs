@@ -5,8 +5,8 @@
 //! cargo bench --bench train_step
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mnist_mlp::dataset::{Dataset, PIXELS};
-use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::data::dataset::{Dataset, PIXELS};
+use mnist_mlp::train::trainer::{TrainConfig, Trainer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

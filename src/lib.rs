@@ -10,30 +10,12 @@
 // Links OpenBLAS's cblas symbols, which ndarray's `blas` feature calls.
 extern crate blas_src;
 
-pub mod atomic_file;
-pub mod barrier;
-pub mod batch;
-pub mod bench;
+pub mod app;
 pub mod blas;
-pub mod commands;
-pub mod cost;
-pub mod dataset;
+pub mod data;
 pub mod error;
-pub mod eval;
-pub mod fastmath;
-pub mod fetch;
-pub mod idx;
-pub mod metrics;
-pub mod model;
-pub mod naive;
-pub mod network;
-pub mod plot;
-pub mod predict;
-pub mod profile;
-pub mod sgd;
-pub mod slices;
-pub mod sweep;
+pub mod io;
+pub mod nn;
 pub mod train;
-pub mod workspace;
 
 pub use error::{Error, Result};

@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
-use mnist_mlp::commands::{self, DataLocation, ShowOptions, SweepOptions, TrainOptions};
-use mnist_mlp::cost::Cost;
-use mnist_mlp::dataset::{resolve_data_dir, Source};
-use mnist_mlp::fetch::{default_mirrors, FetchOptions};
-use mnist_mlp::network::Init;
-use mnist_mlp::sweep::Grid;
-use mnist_mlp::train::{TrainConfig, AUTO_THREADS, DEFAULT_LR_DECAY, DEFAULT_SEED};
+use mnist_mlp::app::sweep::Grid;
+use mnist_mlp::app::{self, DataLocation, ShowOptions, SweepOptions, TrainOptions};
+use mnist_mlp::data::dataset::{resolve_data_dir, Source};
+use mnist_mlp::data::fetch::{default_mirrors, FetchOptions};
+use mnist_mlp::nn::cost::Cost;
+use mnist_mlp::nn::network::Init;
+use mnist_mlp::train::trainer::{TrainConfig, AUTO_THREADS, DEFAULT_LR_DECAY, DEFAULT_SEED};
 
 #[derive(Parser)]
 #[command(
@@ -328,27 +328,25 @@ fn main() -> ExitCode {
     };
     let mut stdout = std::io::stdout();
     let result = match cli.command {
-        Command::Train(args) => commands::train(&args.into_options(), &mut stdout).map(|summary| {
-            match summary.diverged {
+        Command::Train(args) => {
+            app::train(&args.into_options(), &mut stdout).map(|summary| match summary.diverged {
                 Some(reason) => {
                     eprintln!("training diverged: {reason}; try a smaller --lr");
                     ExitCode::from(1)
                 }
                 None => ExitCode::SUCCESS,
-            }
-        }),
+            })
+        }
         Command::Sweep(args) => args
             .into_options()
-            .and_then(|options| commands::sweep(&options, &mut stdout))
+            .and_then(|options| app::sweep(&options, &mut stdout))
             .map(|_| ExitCode::SUCCESS),
         Command::Bench(args) => {
             let (config, data) = args.run.into_config(5);
-            commands::bench(&config, &data, args.json, &mut stdout).map(|()| ExitCode::SUCCESS)
+            app::bench(&config, &data, args.json, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
-        Command::Predict(args) => {
-            commands::predict(&args.model, &args.images, args.json, &mut stdout)
-                .map(|()| ExitCode::SUCCESS)
-        }
+        Command::Predict(args) => app::predict(&args.model, &args.images, args.json, &mut stdout)
+            .map(|()| ExitCode::SUCCESS),
         Command::Fetch(args) => {
             let options = FetchOptions {
                 mirrors: if args.mirror.is_empty() {
@@ -362,13 +360,11 @@ fn main() -> ExitCode {
                 offline: false,
                 ..args.data.dir()
             };
-            commands::fetch(&data, &options, &mut stdout).map(|()| ExitCode::SUCCESS)
+            app::fetch(&data, &options, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
-        Command::Eval(args) => {
-            commands::eval(&args.model, &args.data.dir(), args.json, &mut stdout)
-                .map(|()| ExitCode::SUCCESS)
-        }
-        Command::Plot(args) => commands::plot(&args.metrics, &args.out).map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => app::eval(&args.model, &args.data.dir(), args.json, &mut stdout)
+            .map(|()| ExitCode::SUCCESS),
+        Command::Plot(args) => app::plot(&args.metrics, &args.out).map(|()| ExitCode::SUCCESS),
         Command::Show(args) => {
             let options = ShowOptions {
                 data: args.data.dir(),
@@ -379,7 +375,7 @@ fn main() -> ExitCode {
                 model: args.model,
                 plain: args.plain,
             };
-            commands::show(&options, &mut stdout).map(|()| ExitCode::SUCCESS)
+            app::show(&options, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
     };
     match result {

@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::synthetic_mnist;
-use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::train::trainer::{TrainConfig, Trainer};
 
 struct CountingAllocator;
 

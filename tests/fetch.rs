@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{gzip, synthetic_mnist};
-use mnist_mlp::dataset::{load_mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
-use mnist_mlp::fetch::{fetch_files, FetchOptions, Fetched};
-use mnist_mlp::idx::{encode_idx, IdxKind};
+use mnist_mlp::data::dataset::{load_mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
+use mnist_mlp::data::fetch::{fetch_files, FetchOptions, Fetched};
+use mnist_mlp::data::idx::{encode_idx, IdxKind};
 use sha2::{Digest, Sha256};
 
 /// File name → the bytes a mirror serves.

@@ -1,7 +1,8 @@
 //! OpenBLAS through ndarray agrees with the naive triple loop at the
 //! trainer's shapes, transposed views included.
 
-use mnist_mlp::naive::naive_matmul;
+mod common;
+use common::naive::naive_matmul;
 use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
 use rand::rngs::StdRng;

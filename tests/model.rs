@@ -4,9 +4,9 @@
 mod common;
 
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::cost::Cost;
-use mnist_mlp::model::{load, save, ModelInfo};
-use mnist_mlp::network::{Init, Params};
+use mnist_mlp::io::model::{load, save, ModelInfo};
+use mnist_mlp::nn::cost::Cost;
+use mnist_mlp::nn::network::{Init, Params};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use safetensors::tensor::{Dtype, TensorView};

@@ -4,14 +4,14 @@
 mod common;
 
 use common::{synthetic, synthetic_mnist};
-use mnist_mlp::batch::gather;
-use mnist_mlp::cost::Cost;
-use mnist_mlp::dataset::{Dataset, Mnist, PIXELS};
-use mnist_mlp::metrics::EpochReport;
-use mnist_mlp::network::{backward, forward, score, Init, Params};
-use mnist_mlp::sgd::{apply_gradient, learning_rate};
-use mnist_mlp::train::{run, TrainConfig, Trainer};
-use mnist_mlp::workspace::Workspace;
+use mnist_mlp::data::batch::gather;
+use mnist_mlp::data::dataset::{Dataset, Mnist, PIXELS};
+use mnist_mlp::io::metrics::EpochReport;
+use mnist_mlp::nn::cost::Cost;
+use mnist_mlp::nn::network::{backward, forward, score, Init, Params};
+use mnist_mlp::nn::sgd::{apply_gradient, learning_rate};
+use mnist_mlp::nn::workspace::Workspace;
+use mnist_mlp::train::trainer::{run, TrainConfig, Trainer};
 use ndarray::s;
 use rand::rngs::StdRng;
 use rand::SeedableRng;

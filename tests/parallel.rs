@@ -5,13 +5,13 @@
 mod common;
 
 use common::synthetic_mnist;
-use mnist_mlp::batch::gather;
-use mnist_mlp::cost::Cost;
-use mnist_mlp::dataset::Dataset;
-use mnist_mlp::network::{backward, forward, Params};
-use mnist_mlp::sgd::apply_gradient;
-use mnist_mlp::train::{TrainConfig, Trainer};
-use mnist_mlp::workspace::Workspace;
+use mnist_mlp::data::batch::gather;
+use mnist_mlp::data::dataset::Dataset;
+use mnist_mlp::nn::cost::Cost;
+use mnist_mlp::nn::network::{backward, forward, Params};
+use mnist_mlp::nn::sgd::apply_gradient;
+use mnist_mlp::nn::workspace::Workspace;
+use mnist_mlp::train::trainer::{TrainConfig, Trainer};
 
 const SAMPLES: usize = 500;
 
@@ -127,7 +127,7 @@ fn choosing_the_thread_count_changes_nothing_but_speed() {
         assert!((1..=2).contains(&trainer.threads()));
         (trainer.params, score)
     };
-    let (chosen, chosen_score) = run(mnist_mlp::train::AUTO_THREADS);
+    let (chosen, chosen_score) = run(mnist_mlp::train::trainer::AUTO_THREADS);
     for fixed in [1, 2] {
         let (params, score) = run(fixed);
         assert!(

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::{synthetic_mnist, write_mnist_dir};
 use image::{GrayImage, Luma};
-use mnist_mlp::predict::to_mnist_layout;
+use mnist_mlp::data::picture::to_mnist_layout;
 
 /// A thick "L" of ink on a large canvas, away from the centre.
 fn picture(dark_on_light: bool) -> GrayImage {

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{synthetic_mnist, write_mnist_dir};
-use mnist_mlp::commands::{sweep, DataLocation, SweepOptions};
-use mnist_mlp::cost::Cost;
-use mnist_mlp::network::Init;
-use mnist_mlp::plot::CURVES_SIZE;
-use mnist_mlp::sweep::Grid;
+use mnist_mlp::app::sweep::Grid;
+use mnist_mlp::app::{sweep, DataLocation, SweepOptions};
+use mnist_mlp::io::plot::CURVES_SIZE;
+use mnist_mlp::nn::cost::Cost;
+use mnist_mlp::nn::network::Init;
 
 fn png_size(path: &Path) -> (u32, u32) {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));

@@ -6,10 +6,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use mnist_mlp::dataset::{
+use mnist_mlp::data::dataset::{
     Dataset, Mnist, CLASSES, PIXELS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
 };
-use mnist_mlp::idx::{encode_idx, IdxKind};
+use mnist_mlp::data::idx::{encode_idx, IdxKind};
 
 /// A small deterministic generator, so fixtures need no RNG crate state.
 pub struct SplitMix(pub u64);
@@ -92,3 +92,4 @@ pub fn mnist_mlp(args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+pub mod naive;

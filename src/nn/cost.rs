@@ -11,7 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::dataset::CLASSES;
+use crate::data::dataset::CLASSES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -58,7 +58,7 @@ impl Cost {
 /// ln(1 + e^t) without overflow for large t or loss of precision for small.
 #[inline(always)]
 fn softplus(t: f32) -> f32 {
-    t.max(0.0) + crate::fastmath::log1p_exp_neg_abs(t)
+    t.max(0.0) + crate::nn::fastmath::log1p_exp_neg_abs(t)
 }
 
 impl fmt::Display for Cost {

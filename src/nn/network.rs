@@ -18,10 +18,10 @@ use rand_distr::{Distribution, StandardNormal};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::cost::Cost;
-use crate::dataset::{CLASSES, PIXELS};
-use crate::profile::{Laps, Phase};
-use crate::workspace::Workspace;
+use crate::data::dataset::{CLASSES, PIXELS};
+use crate::nn::cost::Cost;
+use crate::nn::workspace::Workspace;
+use crate::train::profile::{Laps, Phase};
 
 /// How the weights are drawn (biases are N(0,1) either way, as in the tutorial).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -126,7 +126,7 @@ impl Params {
 
 #[inline(always)]
 pub fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + crate::fastmath::exp(-z))
+    1.0 / (1.0 + crate::nn::fastmath::exp(-z))
 }
 
 /// z = σ(z + bias), bias added to every row.

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::atomic_file::write_atomically;
-use crate::dataset::Source;
+use crate::data::dataset::Source;
 use crate::error::{Error, Result};
+use crate::io::atomic_file::write_atomically;
 
 /// Well-known mirrors of the canonical `.gz` files, tried in order. The
 /// original host (yann.lecun.com) is often down; torchvision moved to the

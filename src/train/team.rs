@@ -32,14 +32,14 @@ use indicatif::ProgressBar;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayViewMut1, ArrayViewMut2, Axis};
 
-use crate::barrier::SpinBarrier;
-use crate::batch::{batches_with_next, gather_columns, prefetch};
-use crate::cost::Cost;
-use crate::dataset::{Dataset, CLASSES, PIXELS};
-use crate::network::{backward_timed, forward_from_input_products, score, Params, Score};
-use crate::profile::{Laps, Phase};
-use crate::sgd::{update_all_but_w1, update_weights};
-use crate::workspace::Workspace;
+use crate::data::batch::{batches_with_next, gather_columns, prefetch};
+use crate::data::dataset::{Dataset, CLASSES, PIXELS};
+use crate::nn::cost::Cost;
+use crate::nn::network::{backward_timed, forward_from_input_products, score, Params, Score};
+use crate::nn::sgd::{update_all_but_w1, update_weights};
+use crate::nn::workspace::Workspace;
+use crate::train::barrier::SpinBarrier;
+use crate::train::profile::{Laps, Phase};
 
 /// The number of pixel slices for `threads` threads: at least two, so that
 /// one thread and two train bit for bit alike; one per thread beyond that.
@@ -241,7 +241,9 @@ impl Member<'_> {
             if self.index == 0 {
                 total.add(batch_score);
                 unreported += batch.len();
-                if let Some(bar) = progress.filter(|_| i % crate::train::PROGRESS_EVERY == 0) {
+                if let Some(bar) =
+                    progress.filter(|_| i % crate::train::trainer::PROGRESS_EVERY == 0)
+                {
                     bar.inc(std::mem::take(&mut unreported) as u64);
                 }
             }

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
 
-use crate::dataset::{Mnist, CLASSES, PIXELS};
+use crate::data::dataset::{Mnist, CLASSES, PIXELS};
 use crate::error::Result;
-use crate::profile::{Laps, Phase, PhaseClock};
-use crate::sgd::learning_rate;
-use crate::train::{TrainConfig, Trainer, AUTO_THREADS};
+use crate::nn::sgd::learning_rate;
+use crate::train::profile::{Laps, Phase, PhaseClock};
+use crate::train::trainer::{TrainConfig, Trainer, AUTO_THREADS};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {

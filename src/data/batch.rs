@@ -7,8 +7,8 @@
 
 use std::ops::Range;
 
-use crate::dataset::{Dataset, PIXELS};
-use crate::workspace::Workspace;
+use crate::data::dataset::{Dataset, PIXELS};
+use crate::nn::workspace::Workspace;
 
 /// Copies the items `indices` of `data` into `ws` (x standardised, labels
 /// and their one-hot targets).

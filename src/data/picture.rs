@@ -11,12 +11,12 @@ use std::path::Path;
 use image::imageops::{resize, FilterType};
 use image::{GrayImage, Luma};
 
-use crate::batch::gather;
-use crate::dataset::{Dataset, PIXELS};
+use crate::data::batch::gather;
+use crate::data::dataset::{Dataset, PIXELS};
+use crate::data::idx::{IMAGE_COLS, IMAGE_ROWS};
 use crate::error::{Error, Result};
-use crate::idx::{IMAGE_COLS, IMAGE_ROWS};
-use crate::network::{forward, predictions, Params};
-use crate::workspace::Workspace;
+use crate::nn::network::{forward, predictions, Params};
+use crate::nn::workspace::Workspace;
 
 /// Pixels at or below this (0..255, after inversion) are background when
 /// finding the digit's bounding box.

@@ -8,16 +8,16 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::batch::gather;
-use crate::cost::Cost;
-use crate::dataset::{Dataset, Mnist};
+use crate::data::batch::gather;
+use crate::data::dataset::{Dataset, Mnist};
 use crate::error::{Error, Result};
-use crate::metrics::EpochReport;
-use crate::network::{forward, score, Init, Params, Score};
-use crate::profile::Laps;
-use crate::sgd::learning_rate;
-use crate::slices::Team;
-use crate::workspace::Workspace;
+use crate::io::metrics::EpochReport;
+use crate::nn::cost::Cost;
+use crate::nn::network::{forward, score, Init, Params, Score};
+use crate::nn::sgd::learning_rate;
+use crate::nn::workspace::Workspace;
+use crate::train::profile::Laps;
+use crate::train::team::Team;
 
 /// Everything that defines a run. The defaults are the tutorial's best
 /// setting.

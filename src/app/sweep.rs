@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::atomic_file::write_atomically;
-use crate::cost::Cost;
-use crate::dataset::Mnist;
+use crate::data::dataset::Mnist;
 use crate::error::{Error, Result};
-use crate::metrics::{EpochReport, MetricsWriter};
-use crate::network::Init;
-use crate::plot::{draw_curves, run_curves};
-use crate::train::{run, TrainConfig};
+use crate::io::atomic_file::write_atomically;
+use crate::io::metrics::{EpochReport, MetricsWriter};
+use crate::io::plot::{draw_curves, run_curves};
+use crate::nn::cost::Cost;
+use crate::nn::network::Init;
+use crate::train::trainer::{run, TrainConfig};
 
 /// The axes of a sweep and the settings every run shares.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]

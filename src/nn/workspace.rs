@@ -4,7 +4,7 @@
 
 use ndarray::Array2;
 
-use crate::dataset::{CLASSES, PIXELS};
+use crate::data::dataset::{CLASSES, PIXELS};
 
 #[derive(Debug, Clone)]
 pub struct Workspace {

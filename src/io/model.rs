@@ -14,11 +14,11 @@ use std::path::Path;
 use ndarray::{Array1, Array2};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::atomic_file::write_atomically;
-use crate::cost::Cost;
-use crate::dataset::{CLASSES, PIXELS};
+use crate::data::dataset::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
-use crate::network::{Init, Params};
+use crate::io::atomic_file::write_atomically;
+use crate::nn::cost::Cost;
+use crate::nn::network::{Init, Params};
 
 pub const FORMAT: &str = "mnist-mlp/1";
 

@@ -3,11 +3,11 @@
 
 use std::fmt::Write as _;
 
-use crate::batch::gather;
-use crate::dataset::{Dataset, CLASSES};
-use crate::model::ModelInfo;
-use crate::network::{forward, predictions, score, Params, Score};
-use crate::workspace::Workspace;
+use crate::data::batch::gather;
+use crate::data::dataset::{Dataset, CLASSES};
+use crate::io::model::ModelInfo;
+use crate::nn::network::{forward, predictions, score, Params, Score};
+use crate::nn::workspace::Workspace;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EvalReport {

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use crate::atomic_file::AtomicFile;
 use crate::error::{Error, Result};
+use crate::io::atomic_file::AtomicFile;
 
 /// One epoch's figures. Losses are mean per-sample costs; accuracies are
 /// fractions in 0..1. `train_*` is the running figure of the epoch (each batch

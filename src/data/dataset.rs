@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::data::idx::{read_idx_file, IdxKind, IMAGE_COLS, IMAGE_ROWS};
 use crate::error::{Error, Result};
-use crate::idx::{read_idx_file, IdxKind, IMAGE_COLS, IMAGE_ROWS};
 
 /// Pixels per image, the network's input width.
 pub const PIXELS: usize = IMAGE_ROWS * IMAGE_COLS;

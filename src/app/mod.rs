@@ -1,24 +1,28 @@
 //! What each subcommand does, given a validated configuration. `main.rs`
 //! only turns arguments into these calls.
 
+pub mod bench;
+pub mod eval;
+pub mod sweep;
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::dataset::{
+use crate::app::sweep::{run_grid, write_outputs, Grid};
+use crate::data::dataset::{
     load_mnist, load_split, Dataset, Mnist, Source, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES,
     TRAIN_LABELS,
 };
+use crate::data::fetch::{default_mirrors, fetch_files, missing_files, FetchOptions};
+use crate::data::picture::{classify, mnist_like};
 use crate::error::{Error, Result};
-use crate::fetch::{default_mirrors, fetch_files, missing_files, FetchOptions};
-use crate::metrics::{read_metrics, MetricsWriter};
-use crate::model::{self, ModelInfo};
-use crate::plot::{digit_ascii, draw_curves, draw_digit, run_curves, write_digit_png};
-use crate::predict::{classify, mnist_like};
-use crate::sweep::{run_grid, write_outputs, Grid};
-use crate::train::{run_from, RunSummary, TrainConfig, Trainer, AUTO_THREADS};
+use crate::io::metrics::{read_metrics, MetricsWriter};
+use crate::io::model::{self, ModelInfo};
+use crate::io::plot::{digit_ascii, draw_curves, draw_digit, run_curves, write_digit_png};
+use crate::train::trainer::{run_from, RunSummary, TrainConfig, Trainer, AUTO_THREADS};
 
 /// Where a command's data is and whether it may be downloaded there.
 #[derive(Debug, Clone)]
@@ -202,7 +206,7 @@ pub fn eval(
 ) -> Result<()> {
     let (params, info) = model::load(model_path)?;
     let test = data.load_test()?;
-    let report = crate::eval::evaluate(&params, &info, &test);
+    let report = crate::app::eval::evaluate(&params, &info, &test);
     print_report(out, json, &report, report.text());
     Ok(())
 }
@@ -368,7 +372,7 @@ pub fn bench(
 ) -> Result<()> {
     config.validate()?;
     let data = data.load()?;
-    let report = crate::bench::bench(config, &data)?;
+    let report = crate::app::bench::bench(config, &data)?;
     print_report(out, json, &report, report.text());
     Ok(())
 }
@@ -390,7 +394,7 @@ pub fn fetch(data: &DataLocation, options: &FetchOptions, out: &mut impl Write) 
     })?;
     let present = outcomes
         .iter()
-        .filter(|(_, f)| *f == crate::fetch::Fetched::AlreadyThere)
+        .filter(|(_, f)| *f == crate::data::fetch::Fetched::AlreadyThere)
         .count();
     let _ = writeln!(
         out,

@@ -7,8 +7,8 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 
-use crate::network::Params;
-use crate::workspace::Workspace;
+use crate::nn::network::Params;
+use crate::nn::workspace::Workspace;
 
 pub fn learning_rate(lr0: f32, decay: f32, epoch: usize) -> f32 {
     lr0 / (1.0 + decay * epoch as f32)

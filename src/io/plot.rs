@@ -9,11 +9,11 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::atomic_file::write_atomically;
-use crate::dataset::{Dataset, PIXELS};
+use crate::data::dataset::{Dataset, PIXELS};
+use crate::data::idx::{IMAGE_COLS, IMAGE_ROWS};
 use crate::error::{Error, Result};
-use crate::idx::{IMAGE_COLS, IMAGE_ROWS};
-use crate::metrics::EpochReport;
+use crate::io::atomic_file::write_atomically;
+use crate::io::metrics::EpochReport;
 
 pub const CURVES_SIZE: (u32, u32) = (960, 600);
 const FONT: &str = "sans-serif";
