@@ -1,12 +1,14 @@
 //! One whole training step (gather + standardise, forward, backward,
-//! update) at the shapes of benches/matmul.rs, on random pixels.
+//! update) at the shapes of benches/matmul.rs and for a deep network
+//! (784-256-128-10 ReLU/softmax/Adam), on random pixels, one thread.
 //! Throughput is in samples.
 //!
 //! cargo bench --bench train_step
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mnist_mlp::data::dataset::{Dataset, PIXELS};
-use mnist_mlp::train::trainer::{TrainConfig, Trainer};
+use mnist_mlp::nn::arch::Hidden;
+use mnist_mlp::train::{TrainConfig, Trainer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -22,14 +24,36 @@ fn bench_step(c: &mut Criterion) {
     group.sample_size(20);
     group.warm_up_time(std::time::Duration::from_millis(300));
     group.measurement_time(std::time::Duration::from_secs(1));
+    let deep = |batch: usize| {
+        let mut config = TrainConfig {
+            batch_size: batch,
+            threads: 1,
+            ..TrainConfig::default()
+        };
+        for (key, value) in [
+            ("hidden", "256-128"),
+            ("activation", "relu"),
+            ("output", "softmax"),
+            ("optimizer", "adam"),
+        ] {
+            config.set(key, value).unwrap();
+        }
+        ("256-128-relu-adam".to_string(), config)
+    };
     for batch in [20, 128, 1000] {
-        for hidden in [30, 90] {
-            let mut trainer = Trainer::new(TrainConfig {
-                hidden,
-                batch_size: batch,
-                threads: 1,
-                ..TrainConfig::default()
-            });
+        let tutorial = [30, 90].map(|h| {
+            (
+                h.to_string(),
+                TrainConfig {
+                    hidden: Hidden(vec![h]),
+                    batch_size: batch,
+                    threads: 1,
+                    ..TrainConfig::default()
+                },
+            )
+        });
+        for (hidden, config) in tutorial.into_iter().chain([deep(batch)]) {
+            let mut trainer = Trainer::new(config, &data).unwrap();
             // Scattered indices, as after a shuffle.
             let order: Vec<usize> = (0..items).map(|i| (i * 7919) % items).collect();
             let batches: Vec<&[usize]> = order.chunks_exact(batch).collect();
@@ -40,7 +64,7 @@ fn bench_step(c: &mut Criterion) {
                 |bench| {
                     bench.iter(|| {
                         next = (next + 1) % batches.len();
-                        trainer.train_on(&data, batches[next], 0.01, &mut ())
+                        trainer.train_on(&data, batches[next], &mut ())
                     })
                 },
             );

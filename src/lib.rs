@@ -16,6 +16,7 @@ pub mod data;
 pub mod error;
 pub mod io;
 pub mod nn;
+pub mod optim;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -4,21 +4,25 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
 use std::time::Duration;
 
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
 use mnist_mlp::app::sweep::Grid;
-use mnist_mlp::app::{self, DataLocation, ShowOptions, SweepOptions, TrainOptions};
+use mnist_mlp::app::train::{apply_overrides, TrainOptions};
+use mnist_mlp::app::{self, DataLocation, ShowOptions, SweepOptions};
 use mnist_mlp::data::dataset::{resolve_data_dir, Source};
 use mnist_mlp::data::fetch::{default_mirrors, FetchOptions};
-use mnist_mlp::nn::cost::Cost;
-use mnist_mlp::nn::network::Init;
-use mnist_mlp::train::trainer::{TrainConfig, AUTO_THREADS, DEFAULT_LR_DECAY, DEFAULT_SEED};
+use mnist_mlp::nn::arch::{Activation, Cost, Hidden, Init, Output};
+use mnist_mlp::optim::schedule::Schedule;
+use mnist_mlp::optim::Optimizer;
+use mnist_mlp::train::config::{Normalise, TrainConfig, AUTO_THREADS};
 
 #[derive(Parser)]
 #[command(
     name = "mnist-mlp",
     version,
+    arg_required_else_help = true,
     about = "Train Nielsen's MNIST network on the CPU, products on OpenBLAS"
 )]
 struct Cli {
@@ -109,7 +113,7 @@ struct SweepArgs {
     cost: Option<Vec<Cost>>,
     /// Hidden sizes, comma-separated [default: 30,90]
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    hidden: Option<Vec<usize>>,
+    hidden: Option<Vec<Hidden>>,
     /// [default: 30]
     #[arg(long)]
     epochs: Option<usize>,
@@ -191,54 +195,104 @@ struct PredictArgs {
 }
 
 /// The flags that define a training run, shared by `train` and `bench`.
+/// Each is optional: given, it overrides the default (or the resumed
+/// model's setting); the defaults live in `TrainConfig::default` and are
+/// added to this help by `with_defaults_in_help`.
 #[derive(clap::Args)]
 struct RunArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Hidden units.
-    #[arg(long, default_value_t = 30)]
-    hidden: usize,
-    /// [default: 30 for train, 5 for bench]
+    /// Hidden layer sizes: 30 for 784-30-10, 800-800 for 784-800-800-10.
+    #[arg(long, value_name = "SIZES")]
+    hidden: Option<Hidden>,
+    /// Activation of the hidden units.
+    #[arg(long)]
+    activation: Option<Activation>,
+    /// Output units (softmax goes with cross-entropy).
+    #[arg(long)]
+    output: Option<Output>,
+    #[arg(long)]
+    cost: Option<Cost>,
+    /// Weight initialisation: random N(0,1), kaiming N(0,2/fan_in), lecun N(0,1/fan_in), xavier N(0,2/(fan_in+fan_out)).
+    #[arg(long)]
+    init: Option<Init>,
+    #[arg(long)]
+    optimizer: Option<Optimizer>,
+    /// Learning rate [default: 1 for sgd, 0.1 for momentum and nesterov, 0.001 for adam and adamw]
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Momentum of momentum and nesterov.
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// L2 weight decay (decoupled for adamw).
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// Probability of dropping each hidden unit while training.
+    #[arg(long)]
+    dropout: Option<f32>,
+    /// batch: each batch to mean 0, std 1; dataset: the training set's mean and std.
+    #[arg(long)]
+    normalise: Option<Normalise>,
+    /// Learning-rate schedule: tutorial is lr / (1 + decay * epoch).
+    #[arg(long)]
+    schedule: Option<Schedule>,
+    /// The tutorial schedule's decay: epoch e (from 0) runs at lr / (1 + decay * e).
+    #[arg(long)]
+    lr_decay: Option<f32>,
+    /// The step schedule's period in epochs.
+    #[arg(long)]
+    step_every: Option<usize>,
+    /// The step schedule's factor.
+    #[arg(long)]
+    step_factor: Option<f32>,
+    /// Epochs over which constant, step and cosine ramp up from 0, and onecycle rises.
+    #[arg(long)]
+    warmup_epochs: Option<f32>,
+    /// Epochs to train (after the resumed model's, with --resume).
     #[arg(long)]
     epochs: Option<usize>,
-    #[arg(long, default_value_t = 20)]
-    batch_size: usize,
-    /// Initial learning rate.
-    #[arg(long, default_value_t = 1.0)]
-    lr: f32,
-    /// Learning-rate decay: epoch e (from 0) runs at lr / (1 + decay * e).
-    #[arg(long, default_value_t = DEFAULT_LR_DECAY)]
-    lr_decay: f32,
-    /// cross-entropy or quadratic.
-    #[arg(long, default_value = "cross-entropy")]
-    cost: Cost,
-    /// kaiming or random (N(0,1)).
-    #[arg(long, default_value = "kaiming")]
-    init: Init,
-    /// Seed for the initial weights and the shuffles.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
-    seed: u64,
-    /// Training threads, each owning a slice of the input pixels, or auto:
-    /// each epoch tries 1 and 2 and keeps the faster. 1 and 2 give identical
-    /// results.
-    #[arg(long, default_value = "auto", value_parser = parse_threads)]
-    threads: usize,
+    /// Samples per mini-batch.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Seed of the initial weights, the shuffles and the dropout masks.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Training threads or auto (each epoch tries 1 and 2 and keeps the faster); 1 and 2 give identical results.
+    #[arg(long, value_parser = parse_threads)]
+    threads: Option<usize>,
 }
 
 impl RunArgs {
-    fn into_config(self, default_epochs: usize) -> (TrainConfig, DataLocation) {
-        let config = TrainConfig {
-            hidden: self.hidden,
-            epochs: self.epochs.unwrap_or(default_epochs),
-            batch_size: self.batch_size,
-            lr: self.lr,
-            lr_decay: self.lr_decay,
-            cost: self.cost,
-            init: self.init,
-            seed: self.seed,
-            threads: self.threads,
-        };
-        (config, self.data.dir())
+    /// The settings given, as (name, value) overrides of a config.
+    fn overrides(&self) -> Vec<(String, String)> {
+        fn given<T: ToString>(name: &str, value: &Option<T>) -> Option<(String, String)> {
+            value.as_ref().map(|v| (name.to_string(), v.to_string()))
+        }
+        [
+            given("hidden", &self.hidden),
+            given("activation", &self.activation),
+            given("output", &self.output),
+            given("cost", &self.cost),
+            given("init", &self.init),
+            given("optimizer", &self.optimizer),
+            given("lr", &self.lr),
+            given("momentum", &self.momentum),
+            given("weight_decay", &self.weight_decay),
+            given("dropout", &self.dropout),
+            given("normalise", &self.normalise),
+            given("schedule", &self.schedule),
+            given("lr_decay", &self.lr_decay),
+            given("step_every", &self.step_every),
+            given("step_factor", &self.step_factor),
+            given("warmup_epochs", &self.warmup_epochs),
+            given("epochs", &self.epochs),
+            given("batch_size", &self.batch_size),
+            given("seed", &self.seed),
+            given("threads", &self.threads),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -252,17 +306,16 @@ struct TrainArgs {
     /// Save the trained weights here (safetensors, with the settings as metadata).
     #[arg(long, value_name = "MODEL.safetensors")]
     save: Option<PathBuf>,
-    /// Continue training a saved model (its hidden size; the schedule goes on from its epochs).
+    /// Continue training a saved model: its architecture and settings, the schedule going on from its epochs; flags override settings but not the architecture.
     #[arg(long, value_name = "MODEL.safetensors")]
     resume: Option<PathBuf>,
 }
 
 impl TrainArgs {
     fn into_options(self) -> TrainOptions {
-        let (config, data) = self.run.into_config(TrainConfig::default().epochs);
         TrainOptions {
-            config,
-            data,
+            overrides: self.run.overrides(),
+            data: self.run.data.dir(),
             metrics_out: self.metrics_out,
             save: self.save,
             resume: self.resume,
@@ -308,33 +361,70 @@ fn restart_with_blas_environment() {
     }
 }
 
+/// Appends each run flag's default, read from `TrainConfig::default()`, to
+/// its help, so the defaults are written in one place.
+fn with_defaults_in_help(command: clap::Command) -> clap::Command {
+    let train_defaults = serde_json::to_value(TrainConfig::default()).expect("configs serialise");
+    let mut bench_defaults = train_defaults.clone();
+    bench_defaults["epochs"] = BENCH_EPOCHS.into();
+    let annotate = |defaults: serde_json::Value| {
+        move |mut sub: clap::Command| {
+            for (key, value) in defaults.as_object().expect("a config is an object") {
+                let id = key.as_str();
+                let Some(arg) = sub.get_arguments().find(|a| a.get_id() == id) else {
+                    continue;
+                };
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                let shown = match (id, value) {
+                    (_, serde_json::Value::Null) => continue,
+                    ("threads", _) => "auto".to_string(),
+                    (_, serde_json::Value::String(s)) => s.clone(),
+                    (_, v) => v.to_string(),
+                };
+                if !help.contains("[default:") {
+                    let help = format!("{help} [default: {shown}]")
+                        .trim_start()
+                        .to_string();
+                    sub = sub.mut_arg(id, |a| a.help(help));
+                }
+            }
+            sub
+        }
+    };
+    command
+        .mut_subcommand("train", annotate(train_defaults))
+        .mut_subcommand("bench", annotate(bench_defaults))
+}
+
+/// Epochs `bench` trains unless told: enough for a median.
+const BENCH_EPOCHS: usize = 5;
+
 fn main() -> ExitCode {
     restart_with_blas_environment();
-    let cli = match Cli::try_parse() {
+    let parsed = with_defaults_in_help(Cli::command())
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
         Err(e) => {
-            let rendered = e.render().to_string();
-            eprintln!(
-                "{}",
-                rendered.lines().next().unwrap_or("error: bad arguments")
-            );
-            return ExitCode::from(2);
+            // clap's whole message: it names what is missing, suggests the
+            // flag meant and lists the valid values. Help and version go to
+            // stdout with status 0.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
     let mut stdout = std::io::stdout();
     let result = match cli.command {
         Command::Train(args) => {
-            app::train(&args.into_options(), &mut stdout).map(|summary| match summary.diverged {
-                Some(reason) => {
-                    eprintln!("training diverged: {reason}; try a smaller --lr");
-                    ExitCode::from(1)
+            app::train::train(&args.into_options(), &mut stdout).map(|summary| {
+                match summary.diverged {
+                    Some(reason) => {
+                        eprintln!("training diverged: {reason}; try a smaller --lr");
+                        ExitCode::from(1)
+                    }
+                    None => ExitCode::SUCCESS,
                 }
-                None => ExitCode::SUCCESS,
             })
         }
         Command::Sweep(args) => args
@@ -342,8 +432,13 @@ fn main() -> ExitCode {
             .and_then(|options| app::sweep(&options, &mut stdout))
             .map(|_| ExitCode::SUCCESS),
         Command::Bench(args) => {
-            let (config, data) = args.run.into_config(5);
-            app::bench(&config, &data, args.json, &mut stdout).map(|()| ExitCode::SUCCESS)
+            let mut overrides = vec![("epochs".to_string(), BENCH_EPOCHS.to_string())];
+            overrides.extend(args.run.overrides());
+            apply_overrides(TrainConfig::default(), &overrides, None, &mut Vec::new())
+                .and_then(|config| {
+                    app::bench(&config, &args.run.data.dir(), args.json, &mut stdout)
+                })
+                .map(|()| ExitCode::SUCCESS)
         }
         Command::Predict(args) => app::predict(&args.model, &args.images, args.json, &mut stdout)
             .map(|()| ExitCode::SUCCESS),

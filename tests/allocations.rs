@@ -8,7 +8,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::synthetic_mnist;
-use mnist_mlp::train::trainer::{TrainConfig, Trainer};
+use mnist_mlp::data::dataset::Dataset;
+use mnist_mlp::train::{TrainConfig, Trainer};
 
 struct CountingAllocator;
 
@@ -42,32 +43,40 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
+/// Allocations of one training epoch and one evaluation of `trainer`.
+fn allocations_of_an_epoch(trainer: &mut Trainer, train: &Dataset, test: &Dataset) -> usize {
+    let before = allocations();
+    trainer.train_epoch(train, &mut ());
+    trainer.evaluate(test);
+    allocations() - before
+}
+
 #[test]
-fn steady_state_training_and_evaluation_allocate_nothing() {
-    // 1010 samples in batches of 20: 50 full batches and a short one per epoch.
-    let data = synthetic_mnist(1010, 310);
-    for cost in ["cross-entropy", "quadratic"] {
-        let mut trainer = Trainer::new(TrainConfig {
-            hidden: 30,
-            batch_size: 20,
+fn allocations_do_not_grow_with_batches_on_one_thread() {
+    // Batches of 20: 20 and 100 per epoch, the last of each short.
+    let data = synthetic_mnist(2010, 310);
+    let small = data.train.clone().truncated(410);
+    for config in [
+        TrainConfig {
             threads: 1,
-            cost: cost.parse().unwrap(),
             ..TrainConfig::default()
-        });
-        // The first epoch sizes the shuffle order once.
-        trainer.train_epoch(&data.train, 1.0);
-        trainer.evaluate(&data.test);
-
-        let before = allocations();
-        let trained = trainer.train_epoch(&data.train, 0.5);
-        let evaluated = trainer.evaluate(&data.test);
-        let allocated = allocations() - before;
-
-        assert_eq!(trained.samples + evaluated.samples, 1320);
+        },
+        TrainConfig {
+            threads: 1,
+            ..common::deep_config()
+        },
+    ] {
+        let mut trainer = Trainer::new(config, &data.train).unwrap();
+        // The first epoch and evaluation size the order and scores once.
+        allocations_of_an_epoch(&mut trainer, &data.train, &data.test);
+        let for_20 = allocations_of_an_epoch(&mut trainer, &small, &data.test);
+        let for_100 = allocations_of_an_epoch(&mut trainer, &data.train, &data.test);
         assert_eq!(
-            allocated, 0,
-            "{cost}: {allocated} allocations in 67 steady-state batches"
+            for_20, for_100,
+            "allocations grow with batches: {for_20} for 20, {for_100} for 100"
         );
+        // A few per pass, to share the layers out: none per batch.
+        assert!(for_100 < 60, "{for_100} allocations for one epoch");
     }
 }
 

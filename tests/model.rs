@@ -3,36 +3,74 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
+use mnist_mlp::app::eval::evaluate;
+use mnist_mlp::data::batch::Normalisation;
 use mnist_mlp::io::model::{load, save, ModelInfo};
-use mnist_mlp::nn::cost::Cost;
-use mnist_mlp::nn::network::{Init, Params};
+use mnist_mlp::nn::arch::{Activation, Cost, Hidden, Init, Output};
+use mnist_mlp::nn::params::Params;
+use mnist_mlp::train::config::Normalise;
+use mnist_mlp::train::TrainConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use safetensors::tensor::{Dtype, TensorView};
 
-fn info() -> ModelInfo {
+fn info(hidden: &[usize]) -> ModelInfo {
     ModelInfo {
-        cost: Cost::Quadratic,
-        init: Init::Random,
-        batch_size: 16,
+        config: TrainConfig {
+            hidden: Hidden(hidden.to_vec()),
+            activation: Activation::Tanh,
+            output: Output::Softmax,
+            cost: Cost::CrossEntropy,
+            init: Init::Xavier,
+            batch_size: 16,
+            seed: 5,
+            lr: Some(3.0),
+            normalise: Normalise::Dataset,
+            ..TrainConfig::default()
+        },
+        normalisation: Normalisation::Fixed {
+            mean: 33.3,
+            std: 78.5,
+        },
         epochs_trained: 7,
         test_accuracy: 0.9123,
-        seed: 5,
-        lr: 3.0,
-        lr_decay: 0.1,
     }
+}
+
+fn params(hidden: &[usize]) -> Params {
+    Params::new(
+        &Hidden(hidden.to_vec()).sizes(),
+        Init::Kaiming,
+        &mut StdRng::seed_from_u64(2),
+    )
 }
 
 #[test]
 fn save_then_load_gives_back_weights_and_settings() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
-    let params = Params::new(12, Init::Kaiming, &mut StdRng::seed_from_u64(2));
-    save(&path, &params, &info()).unwrap();
+    let params = params(&[12, 5]);
+    save(&path, &params, &info(&[12, 5])).unwrap();
     let (loaded, loaded_info) = load(&path).unwrap();
     assert_eq!(loaded, params);
-    assert_eq!(loaded_info, info());
+    assert_eq!(loaded_info, info(&[12, 5]));
+    // The metadata a reader without our code needs.
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    for (key, value) in [
+        ("hidden", "12-5"),
+        ("activation", "tanh"),
+        ("output", "softmax"),
+        ("normalisation", "dataset"),
+        ("mean", "33.3"),
+        ("std", "78.5"),
+    ] {
+        assert_eq!(meta[key], value, "{key}");
+    }
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -44,8 +82,8 @@ fn save_then_load_gives_back_weights_and_settings() {
 fn truncated_garbage_and_misshapen_models_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
-    let params = Params::new(6, Init::Kaiming, &mut StdRng::seed_from_u64(2));
-    save(&path, &params, &info()).unwrap();
+    let params = params(&[6]);
+    save(&path, &params, &info(&[6])).unwrap();
     let bytes = std::fs::read(&path).unwrap();
 
     std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
@@ -58,7 +96,7 @@ fn truncated_garbage_and_misshapen_models_are_rejected() {
     std::fs::write(&path, b"not a model").unwrap();
     assert!(load(&path).is_err());
 
-    // w2 stored with the wrong shape.
+    // An old-format model with w2 stored the wrong way round.
     let zeros = vec![0u8; 4 * 784 * 6];
     let small = vec![0u8; 4 * 6];
     let tens = vec![0u8; 4 * 10];
@@ -72,10 +110,38 @@ fn truncated_garbage_and_misshapen_models_are_rejected() {
         ("w2", TensorView::new(Dtype::F32, vec![6, 10], &w2).unwrap()),
         ("b2", TensorView::new(Dtype::F32, vec![10], &tens).unwrap()),
     ];
-    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+    let legacy_meta: std::collections::HashMap<String, String> = [
+        ("format", "mnist-mlp/1"),
+        ("cost", "cross-entropy"),
+        ("init", "kaiming"),
+        ("batch_size", "20"),
+        ("seed", "3"),
+        ("lr", "1"),
+        ("lr_decay", "0.1"),
+        ("epochs_trained", "1"),
+        ("test_accuracy", "0.5"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    std::fs::write(
+        &path,
+        safetensors::serialize(views, Some(legacy_meta)).unwrap(),
+    )
+    .unwrap();
     let message = load(&path).unwrap_err().to_string();
     assert!(
-        message.contains("\"w2\" has shape [6, 10], expected [10, 6]"),
+        message.contains("\"w2\" has shape [6, 10], expected [units, 6]"),
+        "{message}"
+    );
+
+    // Weights that are not finite.
+    let mut broken = params.clone();
+    broken.layers[1].w[[3, 2]] = f32::NAN;
+    save(&path, &broken, &info(&[6])).unwrap();
+    let message = load(&path).unwrap_err().to_string();
+    assert!(
+        message.contains("not finite") && message.contains("layers.1.weight"),
         "{message}"
     );
 
@@ -83,6 +149,33 @@ fn truncated_garbage_and_misshapen_models_are_rejected() {
         .unwrap_err()
         .to_string();
     assert!(message.contains("absent.safetensors"), "{message}");
+}
+
+#[test]
+fn a_model_saved_before_the_general_network_loads_and_scores_as_it_did() {
+    // Saved by the one-hidden-layer version (w1, b1, w2, b2; format
+    // mnist-mlp/1) after one epoch on `synthetic_mnist(600, 200)`, H=8,
+    // batch 16, lr 0.05, seed 4; its metadata keeps the test accuracy that
+    // version measured on the same 200 images.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-model-h8.safetensors");
+    let (params, info) = load(&path).unwrap();
+    assert_eq!(params.hidden(), vec![8]);
+    assert_eq!(info.config.hidden, Hidden(vec![8]));
+    assert_eq!(
+        (info.config.activation, info.config.output),
+        (Activation::Sigmoid, Output::Sigmoid)
+    );
+    assert_eq!(info.config.batch_size, 16);
+    assert_eq!(info.normalisation, Normalisation::PerBatch);
+    let data = synthetic_mnist(600, 200);
+    let report = evaluate(&params, &info, &data.test);
+    assert_eq!(report.samples, 200);
+    assert!(
+        info.test_accuracy > 0.2 && info.test_accuracy < 0.9,
+        "a fixture that tells: {}",
+        info.test_accuracy
+    );
+    assert_eq!(report.accuracy, info.test_accuracy);
 }
 
 #[test]
@@ -142,7 +235,17 @@ fn train_save_eval_and_resume_from_the_command_line() {
     let diagonal: u64 = (0..10).map(|i| confusion[i][i].as_u64().unwrap()).sum();
     assert!((diagonal as f64 / 120.0 - report["accuracy"].as_f64().unwrap()).abs() < 1e-12);
 
-    let out = mnist_mlp(&["train", "--data-dir", d, "--epochs", "2", "--resume", m]);
+    let out = mnist_mlp(&[
+        "train",
+        "--data-dir",
+        d,
+        "--epochs",
+        "2",
+        "--resume",
+        m,
+        "--lr",
+        "0.5",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -151,9 +254,18 @@ fn train_save_eval_and_resume_from_the_command_line() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("784-10-10")
+            && stdout.contains("--lr 0.5 overrides the model's 1")
             && stdout.contains("epoch 3/4")
             && stdout.contains("epoch 4/4"),
         "{stdout}"
+    );
+    // The architecture comes from the model; a flag contradicting it is refused.
+    let out = mnist_mlp(&["train", "--data-dir", d, "--resume", m, "--hidden", "90"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--hidden 90 contradicts") && stderr.trim_end().lines().count() == 1,
+        "{stderr}"
     );
 
     let out = mnist_mlp(&[

@@ -3,15 +3,17 @@
 
 mod common;
 
+use common::reference;
 use common::{synthetic, synthetic_mnist};
-use mnist_mlp::data::batch::gather;
+use mnist_mlp::data::batch::{gather, pixel_stats, Normalisation};
 use mnist_mlp::data::dataset::{Dataset, Mnist, PIXELS};
 use mnist_mlp::io::metrics::EpochReport;
-use mnist_mlp::nn::cost::Cost;
-use mnist_mlp::nn::network::{backward, forward, score, Init, Params};
-use mnist_mlp::nn::sgd::{apply_gradient, learning_rate};
+use mnist_mlp::nn::arch::{Activation, Arch, Cost, Hidden, Init, Output};
+use mnist_mlp::nn::network::{forward, score};
+use mnist_mlp::nn::params::Params;
 use mnist_mlp::nn::workspace::Workspace;
-use mnist_mlp::train::trainer::{run, TrainConfig, Trainer};
+use mnist_mlp::optim::schedule::Schedule;
+use mnist_mlp::train::{run, TrainConfig, Trainer};
 use ndarray::s;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -58,180 +60,119 @@ fn costs_match_hand_computed_values() {
     ));
     // Knowing nothing: ten outputs at 0.5.
     assert!(close(
-        ce.know_nothing_loss(),
+        Output::Sigmoid.know_nothing_loss(ce),
         10.0 * std::f64::consts::LN_2,
         1e-5
     ));
-    assert!(close(quad.know_nothing_loss(), 1.25, 1e-6));
+    assert!(close(Output::Sigmoid.know_nothing_loss(quad), 1.25, 1e-6));
 }
 
 /// Mean cost of the gathered batch under `params`.
-fn batch_loss(params: &Params, ws: &mut Workspace, cost: Cost) -> f64 {
-    forward(params, ws);
-    let s = score(ws, cost);
-    s.loss_sum / s.samples as f64
+#[test]
+fn softmax_loss_and_deltas_match_hand_computed_values() {
+    // z = (ln 1, ln 2, ln 3, 0...): softmax puts 3/(1+2+3+7) on digit 2.
+    let mut z = [0.0f32; 10];
+    z[1] = 2f32.ln();
+    z[2] = 3f32.ln();
+    let total = 1.0 + 2.0 + 3.0 + 7.0;
+    let mut y = [0.0f32; 10];
+    y[2] = 1.0;
+    let mut a = [0.0f32; 10];
+    Output::Softmax.apply(&z, &mut a);
+    assert!(close(a[2] as f64, 3.0 / total, 1e-6));
+    let loss = Output::Softmax.loss_sum(Cost::CrossEntropy, &z, &a, &y);
+    assert!(close(loss as f64, (total / 3.0f64).ln(), 1e-5), "{loss}");
+    let mut dz = [0.0f32; 10];
+    Output::Softmax.deltas(Cost::CrossEntropy, &a, &y, &mut dz, 2);
+    assert!(close(dz[2] as f64, (3.0 / total - 1.0) / 2.0, 1e-6));
+    assert!(close(dz[1] as f64, 2.0 / total / 2.0, 1e-6));
+    assert!(close(
+        Output::Softmax.know_nothing_loss(Cost::CrossEntropy),
+        10f64.ln(),
+        1e-12
+    ));
+    // Huge logits stay finite.
+    z[0] = 1e4;
+    Output::Softmax.apply(&z, &mut a);
+    assert!(a.iter().all(|v| v.is_finite()));
+    assert!(Output::Softmax
+        .loss_sum(Cost::CrossEntropy, &z, &a, &y)
+        .is_finite());
 }
 
-/// The gradient as `apply_gradient` applies it: rate −1 into zeros.
-fn analytic_gradient(params: &Params, ws: &mut Workspace, cost: Cost) -> Params {
-    forward(params, ws);
-    backward(params, ws, cost);
-    let mut gradient = Params::zeros(params.hidden());
-    apply_gradient(&mut gradient, ws, -1.0);
-    gradient
-}
-
-/// Largest violation of |numeric − analytic| ≤ 1e-3 + 2e-2 |numeric| over
-/// the checked entries (≤ 1 passes), and how many entries were checked with
-/// a gradient clearly above the tolerance floor.
-fn worst_fd_mismatch(
-    params: &Params,
-    ws: &mut Workspace,
-    cost: Cost,
-    gradient: &Params,
-) -> (f64, usize) {
-    let h = 1e-2f32;
-    let mut worst = 0.0f64;
-    let mut significant = 0;
-    let mut check = |numeric: f64, analytic: f64| {
-        let ratio = (numeric - analytic).abs() / (1e-3 + 2e-2 * numeric.abs());
-        worst = worst.max(ratio);
-        significant += usize::from(numeric.abs() > 1e-2);
-    };
-    let mut probe = params.clone();
-    let mut check_entry = |entry: &dyn Fn(&mut Params) -> &mut f32, analytic: f32| {
-        let base = *entry(&mut probe);
-        *entry(&mut probe) = base + h;
-        let up = batch_loss(&probe, ws, cost);
-        *entry(&mut probe) = base - h;
-        let down = batch_loss(&probe, ws, cost);
-        *entry(&mut probe) = base;
-        check((up - down) / (2.0 * h as f64), analytic as f64);
-    };
-    // w1: a spread of input pixels for every hidden unit; all of the rest.
-    for j in 0..params.hidden() {
-        for i in (0..PIXELS).step_by(97) {
-            check_entry(&|p| &mut p.w1[[j, i]], gradient.w1[[j, i]]);
+#[test]
+fn activations_match_their_definitions() {
+    let z = [-3.0f32, -0.5, 0.0, 0.7, 4.0];
+    for activation in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
+        let mut a = z;
+        activation.apply(&mut a);
+        let mut d = [1.0f32; 5];
+        activation.times_derivative(&mut d, &a);
+        for k in 0..5 {
+            let zk = z[k] as f64;
+            let (value, slope) = match activation {
+                Activation::Sigmoid => {
+                    let s = 1.0 / (1.0 + (-zk).exp());
+                    (s, s * (1.0 - s))
+                }
+                Activation::Tanh => (zk.tanh(), 1.0 - zk.tanh().powi(2)),
+                Activation::Relu => (zk.max(0.0), (zk > 0.0) as u8 as f64),
+            };
+            assert!(close(a[k] as f64, value, 1e-6), "{activation} at {zk}");
+            assert!(close(d[k] as f64, slope, 1e-6), "{activation}' at {zk}");
         }
-        check_entry(&|p| &mut p.b1[j], gradient.b1[j]);
-    }
-    for o in 0..10 {
-        for j in 0..params.hidden() {
-            check_entry(&|p| &mut p.w2[[o, j]], gradient.w2[[o, j]]);
-        }
-        check_entry(&|p| &mut p.b2[o], gradient.b2[o]);
-    }
-    (worst, significant)
-}
-
-fn gradient_fixture() -> (Params, Workspace) {
-    let data = synthetic(6, 11);
-    let params = Params::new(5, Init::Random, &mut StdRng::seed_from_u64(3));
-    let mut ws = Workspace::new(6, 5);
-    gather(&mut ws, &data, 0..6);
-    (params, ws)
-}
-
-#[test]
-fn gradients_of_both_costs_match_finite_differences() {
-    for cost in [Cost::CrossEntropy, Cost::Quadratic] {
-        let (params, mut ws) = gradient_fixture();
-        let gradient = analytic_gradient(&params, &mut ws, cost);
-        let (worst, significant) = worst_fd_mismatch(&params, &mut ws, cost, &gradient);
-        assert!(
-            worst <= 1.0,
-            "{cost}: worst mismatch {worst:.3} of tolerance"
-        );
-        assert!(
-            significant >= 20,
-            "{cost}: only {significant} gradients large enough to test"
-        );
     }
 }
 
 #[test]
-fn finite_difference_check_catches_the_wrong_costs_gradient() {
-    // The check above can fail: each cost's gradient is wrong for the other.
-    let (params, mut ws) = gradient_fixture();
-    let quadratic_gradient = analytic_gradient(&params, &mut ws, Cost::Quadratic);
-    let (worst, _) = worst_fd_mismatch(&params, &mut ws, Cost::CrossEntropy, &quadratic_gradient);
-    assert!(worst > 1.0, "a wrong gradient passed (worst {worst:.3})");
-}
-
-#[test]
-fn short_last_batch_matches_per_sample() {
+fn short_last_batch_scores_like_the_reference_forward() {
     let data = synthetic(17, 5);
-    let params = Params::new(8, Init::Kaiming, &mut StdRng::seed_from_u64(9));
-    let cost = Cost::CrossEntropy;
-    let mut ws = Workspace::new(10, 8);
+    let arch = Arch {
+        hidden: Hidden(vec![8, 6]),
+        activation: Activation::Tanh,
+        output: Output::Softmax,
+        cost: Cost::CrossEntropy,
+    };
+    let params = Params::new(
+        &arch.hidden.sizes(),
+        Init::Kaiming,
+        &mut StdRng::seed_from_u64(9),
+    );
+    let mut ws = Workspace::new(10, &params.sizes(), false);
     // A full batch first, so rows 7..10 hold stale values a wrong view would read.
-    gather(&mut ws, &data, 0..10);
-    forward(&params, &mut ws);
-    backward(&params, &mut ws, cost);
-
-    gather(&mut ws, &data, 10..17);
-    let batch_gradient = analytic_gradient(&params, &mut ws, cost);
-    let batch_score = score(&ws, cost);
+    gather(&mut ws, &data, 0..10, Normalisation::PerBatch);
+    forward(&params, &arch, &mut ws);
+    gather(&mut ws, &data, 10..17, Normalisation::PerBatch);
+    forward(&params, &arch, &mut ws);
+    let batch_score = score(&ws, &arch);
     assert_eq!(batch_score.samples, 7);
 
-    let mut mean_gradient = Params::zeros(8);
-    let mut single = Workspace::new(1, 8);
-    let mut loss_sum = 0.0;
+    let x = ws.x.slice(s![..7, ..]).mapv(|v| v as f64);
+    let outputs = reference::forward(&params, &arch, &x, None);
+    let z = outputs.last().unwrap();
     for r in 0..7 {
-        // Same standardised inputs as in the batch (standardisation is per
-        // batch, so gathering one image alone would scale it differently).
-        single.rows = 1;
-        single.labels[0] = ws.labels[r];
-        single.y.row_mut(0).assign(&ws.y.row(r));
-        single.x.row_mut(0).assign(&ws.x.row(r));
-        let g = analytic_gradient(&params, &mut single, cost);
-        for (o, a) in single.a2.row(0).iter().zip(ws.a2.row(r)) {
-            assert!((o - a).abs() < 1e-6, "output differs: {o} vs {a}");
+        for o in 0..10 {
+            assert!((z[[r, o]] - ws.z[[r, o]] as f64).abs() < 1e-4);
         }
-        loss_sum += score(&single, cost).loss_sum;
-        mean_gradient.w1.scaled_add(1.0 / 7.0, &g.w1);
-        mean_gradient.b1.scaled_add(1.0 / 7.0, &g.b1);
-        mean_gradient.w2.scaled_add(1.0 / 7.0, &g.w2);
-        mean_gradient.b2.scaled_add(1.0 / 7.0, &g.b2);
     }
-    assert!((loss_sum - batch_score.loss_sum).abs() < 1e-4);
-    let max_diff = |a: &ndarray::ArrayViewD<f32>, b: &ndarray::ArrayViewD<f32>| {
-        a.iter()
-            .zip(b.iter())
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max)
-    };
+    let loss = reference::mean_cost(&arch, z, &ws.labels[..7]);
     assert!(
-        max_diff(
-            &batch_gradient.w1.view().into_dyn(),
-            &mean_gradient.w1.view().into_dyn()
-        ) < 1e-5
-    );
-    assert!(
-        max_diff(
-            &batch_gradient.b1.view().into_dyn(),
-            &mean_gradient.b1.view().into_dyn()
-        ) < 1e-5
-    );
-    assert!(
-        max_diff(
-            &batch_gradient.w2.view().into_dyn(),
-            &mean_gradient.w2.view().into_dyn()
-        ) < 1e-5
-    );
-    assert!(
-        max_diff(
-            &batch_gradient.b2.view().into_dyn(),
-            &mean_gradient.b2.view().into_dyn()
-        ) < 1e-5
+        close(batch_score.mean_loss(), loss, 1e-5),
+        "{} vs {loss}",
+        batch_score.mean_loss()
     );
 }
 
 #[test]
 fn standardised_batch_has_mean_zero_and_std_one() {
     let data = synthetic(20, 8);
-    let mut ws = Workspace::new(20, 4);
-    gather(&mut ws, &data, [3usize, 1, 4, 15, 9, 2, 6].into_iter());
+    let mut ws = Workspace::new(20, &[PIXELS, 4, 10], false);
+    gather(
+        &mut ws,
+        &data,
+        [3usize, 1, 4, 15, 9, 2, 6].into_iter(),
+        Normalisation::PerBatch,
+    );
     let x = ws.x.slice(s![..7, ..]);
     let n = x.len() as f64;
     let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
@@ -249,55 +190,136 @@ fn standardised_batch_has_mean_zero_and_std_one() {
 fn blank_image_batch_standardises_to_zeros_not_nan() {
     for value in [0u8, 255] {
         let data = Dataset::new(vec![value; PIXELS], vec![3]).unwrap();
-        let mut ws = Workspace::new(4, 6);
-        gather(&mut ws, &data, 0..1);
+        let mut ws = Workspace::new(4, &[PIXELS, 6, 10], false);
+        gather(&mut ws, &data, 0..1, Normalisation::PerBatch);
         assert!(ws.x.row(0).iter().all(|&v| v == 0.0));
-        let params = Params::new(6, Init::Kaiming, &mut StdRng::seed_from_u64(1));
-        forward(&params, &mut ws);
-        assert!(ws.a2.row(0).iter().all(|v| v.is_finite()));
+        let params = Params::new(
+            &[PIXELS, 6, 10],
+            Init::Kaiming,
+            &mut StdRng::seed_from_u64(1),
+        );
+        forward(&params, &Arch::tutorial(6), &mut ws);
+        assert!(ws.a_out.row(0).iter().all(|v| v.is_finite()));
+        // A blank set's std is 0: dataset normalisation scales by 1, not ∞.
+        assert_eq!(pixel_stats(&data), (value as f32, 1.0));
     }
 }
 
 #[test]
-fn learning_rate_decays_as_documented() {
-    assert_eq!(learning_rate(1.0, 0.1, 0), 1.0);
-    assert!((learning_rate(1.0, 0.1, 10) - 0.5).abs() < 1e-7);
-    assert_eq!(learning_rate(3.0, 0.0, 29), 3.0);
+fn dataset_normalisation_uses_the_training_sets_mean_and_std() {
+    let data = synthetic(50, 3);
+    let (mean, std) = pixel_stats(&data);
+    let pixels: Vec<f64> = data.images().iter().map(|&p| p as f64).collect();
+    let n = pixels.len() as f64;
+    let true_mean = pixels.iter().sum::<f64>() / n;
+    let true_std = (pixels.iter().map(|p| (p - true_mean).powi(2)).sum::<f64>() / n).sqrt();
+    assert!(close(mean as f64, true_mean, 1e-4) && close(std as f64, true_std, 1e-3));
+    let mut ws = Workspace::new(4, &[PIXELS, 3, 10], false);
+    gather(&mut ws, &data, 5..7, Normalisation::Fixed { mean, std });
+    let p = data.image(6)[300] as f32;
+    assert!(close(
+        ws.x[[1, 300]] as f64,
+        ((p - mean) / std) as f64,
+        1e-6
+    ));
+}
+
+#[test]
+fn learning_rate_schedules_follow_their_formulas() {
+    let config = |schedule, warmup| TrainConfig {
+        schedule,
+        lr: Some(2.0),
+        warmup_epochs: warmup,
+        step_every: 3,
+        step_factor: 0.5,
+        ..TrainConfig::default()
+    };
+    let tutorial = config(Schedule::Tutorial, 0.0).lr_schedule(30);
+    assert_eq!(tutorial.rate(0, 0.5), 2.0);
+    assert!(close(tutorial.rate(10, 0.0) as f64, 1.0, 1e-7));
+    assert_eq!(
+        config(Schedule::Constant, 0.0)
+            .lr_schedule(30)
+            .rate(29, 0.9),
+        2.0
+    );
+    let step = config(Schedule::Step, 0.0).lr_schedule(30);
+    assert_eq!(
+        (step.rate(2, 0.9), step.rate(3, 0.0), step.rate(7, 0.0)),
+        (2.0, 1.0, 0.5)
+    );
+    let cosine = config(Schedule::Cosine, 0.0).lr_schedule(10);
+    assert_eq!(cosine.rate(0, 0.0), 2.0);
+    assert!(close(cosine.rate(5, 0.0) as f64, 1.0, 1e-6));
+    assert!(cosine.rate(9, 0.99) < 0.01);
+    let warm = config(Schedule::Constant, 2.0).lr_schedule(10);
+    assert!(close(warm.rate(1, 0.0) as f64, 1.0, 1e-6));
+    assert_eq!(warm.rate(2, 0.0), 2.0);
+    let onecycle = config(Schedule::Onecycle, 0.0).lr_schedule(10);
+    assert!(close(onecycle.rate(0, 0.0) as f64, 2.0 / 25.0, 1e-6));
+    assert!(close(onecycle.rate(3, 0.0) as f64, 2.0, 1e-6));
+    assert!(onecycle.rate(9, 0.999) < 0.01);
 }
 
 fn small_config() -> TrainConfig {
     TrainConfig {
-        hidden: 16,
+        hidden: Hidden(vec![16]),
         epochs: 4,
         batch_size: 16,
-        lr: 1.0,
         ..TrainConfig::default()
     }
 }
 
 fn train(config: &TrainConfig, data: &Mnist) -> Vec<EpochReport> {
-    run(config, data, None, |_| Ok(())).unwrap().1.reports
+    let mut trainer = Trainer::new(config.clone(), &data.train).unwrap();
+    run(&mut trainer, data, &mut (), |_| Ok(()))
+        .unwrap()
+        .reports
 }
 
 #[test]
 fn loss_falls_and_accuracy_rises_on_a_learnable_problem() {
     // 500 is not a multiple of 16: every epoch ends on a short batch.
     let data = synthetic_mnist(500, 200);
-    for cost in [Cost::CrossEntropy, Cost::Quadratic] {
-        let config = TrainConfig {
-            cost,
-            lr: if cost == Cost::Quadratic { 3.0 } else { 1.0 },
+    let deep = |activation, optimizer: &str| {
+        let mut config = TrainConfig {
+            hidden: Hidden(vec![32, 16]),
+            activation,
+            output: Output::Softmax,
             ..small_config()
         };
+        config.set("optimizer", optimizer).unwrap();
+        config
+    };
+    let configs = [
+        TrainConfig {
+            cost: Cost::CrossEntropy,
+            ..small_config()
+        },
+        TrainConfig {
+            cost: Cost::Quadratic,
+            lr: Some(3.0),
+            ..small_config()
+        },
+        deep(Activation::Relu, "adam"),
+        deep(Activation::Tanh, "nesterov"),
+        TrainConfig {
+            dropout: 0.2,
+            weight_decay: 1e-4,
+            ..deep(Activation::Relu, "adamw")
+        },
+    ];
+    for config in configs {
+        let name = mnist_mlp::app::train::describe(&config);
         let reports = train(&config, &data);
         let (first, last) = (&reports[0], reports.last().unwrap());
         assert!(
             last.train_loss < 0.5 * first.train_loss,
-            "{cost}: {first:?} -> {last:?}"
+            "{name}: {first:?} -> {last:?}"
         );
         assert!(
             last.test_acc > 0.9,
-            "{cost}: test accuracy {}",
+            "{name}: test accuracy {}",
             last.test_acc
         );
         assert!(!last.diverged);
@@ -307,11 +329,15 @@ fn loss_falls_and_accuracy_rises_on_a_learnable_problem() {
 #[test]
 fn every_training_sample_is_seen_once_per_epoch() {
     let data = synthetic_mnist(103, 10);
-    let mut trainer = Trainer::new(TrainConfig {
-        batch_size: 20,
-        ..small_config()
-    });
-    assert_eq!(trainer.train_epoch(&data.train, 0.5).samples, 103);
+    let mut trainer = Trainer::new(
+        TrainConfig {
+            batch_size: 20,
+            ..small_config()
+        },
+        &data.train,
+    )
+    .unwrap();
+    assert_eq!(trainer.train_epoch(&data.train, &mut ()).samples, 103);
     assert_eq!(trainer.evaluate(&data.test).samples, 10);
 }
 
@@ -342,12 +368,13 @@ fn same_seed_gives_bit_identical_metrics_and_another_seed_does_not() {
 fn huge_learning_rate_is_reported_as_diverged_not_a_panic() {
     let data = synthetic_mnist(300, 100);
     let config = TrainConfig {
-        lr: 100.0,
+        lr: Some(100.0),
         lr_decay: 0.0,
         epochs: 2,
         ..small_config()
     };
-    let (_, summary) = run(&config, &data, None, |_| Ok(())).unwrap();
+    let mut trainer = Trainer::new(config, &data.train).unwrap();
+    let summary = run(&mut trainer, &data, &mut (), |_| Ok(())).unwrap();
     assert!(summary.reports.iter().all(|r| r.diverged));
     assert!(summary.diverged.is_some());
 }
@@ -355,52 +382,53 @@ fn huge_learning_rate_is_reported_as_diverged_not_a_panic() {
 #[test]
 fn invalid_settings_are_rejected_naming_the_flag() {
     let bad = [
+        ("hidden", "0", "--hidden"),
+        ("hidden", "800-", "--hidden"),
+        ("hidden", "a-b", "--hidden"),
+        ("batch_size", "0", "--batch-size"),
+        ("batch_size", "18446744073709551615", "--batch-size"),
+        ("epochs", "1000000000000", "--epochs"),
+        ("lr", "-1", "--lr"),
+        ("lr", "inf", "--lr"),
+        ("lr_decay", "-0.5", "--lr-decay"),
+        ("dropout", "1", "--dropout"),
+        ("dropout", "-0.1", "--dropout"),
+        ("momentum", "-0.9", "--momentum"),
+        ("weight_decay", "-1", "--weight-decay"),
+        ("activation", "swish", "--activation"),
+        ("optimizer", "lion", "--optimizer"),
         (
-            TrainConfig {
-                hidden: 0,
-                ..TrainConfig::default()
-            },
-            "--hidden",
-        ),
-        (
-            TrainConfig {
-                batch_size: 0,
-                ..TrainConfig::default()
-            },
-            "--batch-size",
-        ),
-        (
-            TrainConfig {
-                lr: -1.0,
-                ..TrainConfig::default()
-            },
-            "--lr",
-        ),
-        (
-            TrainConfig {
-                lr: f32::NAN,
-                ..TrainConfig::default()
-            },
-            "--lr",
-        ),
-        (
-            TrainConfig {
-                lr: f32::INFINITY,
-                ..TrainConfig::default()
-            },
-            "--lr",
-        ),
-        (
-            TrainConfig {
-                lr_decay: -0.5,
-                ..TrainConfig::default()
-            },
-            "--lr-decay",
+            "cost",
+            "quadratic",
+            "--output softmax goes with --cost cross-entropy",
         ),
     ];
-    for (config, flag) in bad {
-        let message = config.validate().unwrap_err().to_string();
-        assert!(message.contains(flag), "{message}");
+    for (key, value, flag) in bad {
+        let mut config = TrainConfig::default();
+        if key == "cost" {
+            config.output = Output::Softmax;
+        }
+        let message = config
+            .set(key, value)
+            .and_then(|()| config.validate())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(flag), "{key}={value}: {message}");
+        assert_eq!(message.lines().count(), 1, "{message}");
     }
     TrainConfig::default().validate().unwrap();
+}
+
+#[test]
+fn buffers_that_cannot_fit_are_refused_before_allocating() {
+    let data = synthetic(10, 1);
+    let config = TrainConfig {
+        hidden: Hidden(vec![100_000_000]),
+        ..TrainConfig::default()
+    };
+    let message = Trainer::new(config, &data).err().unwrap().to_string();
+    assert!(
+        message.contains("784-100000000-10") && message.contains("GB"),
+        "{message}"
+    );
 }

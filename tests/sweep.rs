@@ -10,8 +10,7 @@ use common::{synthetic_mnist, write_mnist_dir};
 use mnist_mlp::app::sweep::Grid;
 use mnist_mlp::app::{sweep, DataLocation, SweepOptions};
 use mnist_mlp::io::plot::CURVES_SIZE;
-use mnist_mlp::nn::cost::Cost;
-use mnist_mlp::nn::network::Init;
+use mnist_mlp::nn::arch::{Cost, Hidden, Init};
 
 fn png_size(path: &Path) -> (u32, u32) {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
@@ -26,7 +25,7 @@ fn small_grid() -> Grid {
         init: vec![Init::Random, Init::Kaiming],
         lr: vec![1.0, 100.0],
         cost: vec![Cost::CrossEntropy],
-        hidden: vec![8, 16],
+        hidden: vec![Hidden(vec![8]), Hidden(vec![16])],
         epochs: 3,
         batch_size: 16,
         lr_decay: 0.0,

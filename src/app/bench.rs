@@ -2,24 +2,28 @@
 //! goes, and how it compares with this machine's own sgemm peak, all
 //! measured in the same run so the ratios hold on a noisy machine.
 //!
-//! FLOPs counted per sample are those of the five products:
-//! forward 2·I·H + 2·H·O, backward 2·O·H, update 2·O·H + 2·H·I, so
-//! 4·I·H + 6·O·H in all (I = 784, O = 10). Element-wise work is not counted.
+//! FLOPs counted per sample are those of the products: for a layer (out,
+//! in), 2·in·out forward, 2·in·out for its weight gradient and, but for the
+//! input layer, 2·in·out backward to its input. The tutorial's 784-H-10 so
+//! counts 4·I·H + 6·O·H. Element-wise work is not counted.
 
 use std::time::{Duration, Instant};
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
 
-use crate::data::dataset::{Mnist, CLASSES, PIXELS};
+use crate::data::dataset::Mnist;
 use crate::error::Result;
-use crate::nn::sgd::learning_rate;
-use crate::train::profile::{Laps, Phase, PhaseClock};
-use crate::train::trainer::{TrainConfig, Trainer, AUTO_THREADS};
+use crate::train::config::{TrainConfig, AUTO_THREADS};
+use crate::train::observer::{Observer, Phase, PhaseClock};
+use crate::train::trainer::Trainer;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
-    pub hidden: usize,
+    /// The network, as "784-800-800-10".
+    pub network: String,
+    pub activation: String,
+    pub optimizer: String,
     pub batch_size: usize,
     /// Threads of the last epoch (for most of its batches).
     pub threads: usize,
@@ -29,6 +33,8 @@ pub struct BenchReport {
     pub seconds_per_epoch: f64,
     pub samples_per_second: f64,
     pub flops_per_sample: u64,
+    /// Each layer's share of `flops_per_sample`, input layer first.
+    pub layer_flops: Vec<u64>,
     pub achieved_gflops: f64,
     /// Single-thread sgemm on 1024×1024 matrices, best of five, this run.
     pub peak_sgemm_gflops: f64,
@@ -42,8 +48,17 @@ pub struct BenchReport {
     pub openblas_core: String,
 }
 
-pub fn flops_per_sample(hidden: usize) -> u64 {
-    (4 * PIXELS * hidden + 6 * CLASSES * hidden) as u64
+/// Product FLOPs per training sample of each layer, for layer widths
+/// `sizes` (inputs first).
+pub fn layer_flops(sizes: &[usize]) -> Vec<u64> {
+    sizes
+        .windows(2)
+        .enumerate()
+        .map(|(l, p)| {
+            let products = if l == 0 { 2 } else { 3 };
+            (products * 2 * p[0] * p[1]) as u64
+        })
+        .collect()
 }
 
 /// This machine's single-thread sgemm rate in GFLOP/s.
@@ -77,17 +92,15 @@ pub fn peak_rss_mb() -> f64 {
 
 /// Trains `config.epochs` epochs on `data` with the phase clock running.
 pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
-    config.validate()?;
+    let mut trainer = Trainer::new(config.clone(), &data.train)?;
     let peak = peak_sgemm_gflops();
-    let mut trainer = Trainer::new(config.clone());
     let mut clock = PhaseClock::start();
     let mut epoch_seconds = Vec::with_capacity(config.epochs);
     let mut final_test_acc = 0.0;
-    for epoch in 0..config.epochs {
-        let lr = learning_rate(config.lr, config.lr_decay, epoch);
+    for _ in 0..config.epochs {
         clock.restart();
         let started = Instant::now();
-        trainer.train_epoch_timed(&data.train, lr, &mut clock);
+        trainer.train_epoch(&data.train, &mut clock);
         epoch_seconds.push(started.elapsed().as_secs_f64());
         clock.restart();
         final_test_acc = trainer.evaluate(&data.test).accuracy();
@@ -96,7 +109,8 @@ pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
     epoch_seconds.sort_by(f64::total_cmp);
     let seconds_per_epoch = epoch_seconds[epoch_seconds.len() / 2];
     let samples_per_second = data.train.len() as f64 / seconds_per_epoch;
-    let flops = flops_per_sample(config.hidden);
+    let layer_flops = layer_flops(&config.hidden.sizes());
+    let flops: u64 = layer_flops.iter().sum();
     let achieved_gflops = samples_per_second * flops as f64 / 1e9;
     let total: Duration = clock.totals.iter().sum();
     let phases = Phase::ALL
@@ -108,7 +122,9 @@ pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
         .collect();
     let threads = trainer.threads();
     Ok(BenchReport {
-        hidden: config.hidden,
+        network: format!("784-{}-10", config.hidden),
+        activation: format!("{} hidden, {} output", config.activation, config.output),
+        optimizer: config.optimizer.to_string(),
         batch_size: config.batch_size,
         threads,
         threads_chosen: config.threads == AUTO_THREADS,
@@ -116,6 +132,7 @@ pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
         seconds_per_epoch,
         samples_per_second,
         flops_per_sample: flops,
+        layer_flops,
         achieved_gflops,
         peak_sgemm_gflops: peak,
         achieved_over_peak: achieved_gflops / peak,
@@ -130,12 +147,14 @@ impl BenchReport {
     /// The human-readable report.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "784-{}-10, batch {}, {} thread{}{}, {} epochs\n\
+            "{} ({}), {}, batch {}, {} thread{}{}, {} epochs\n\
              training: {:.4} s/epoch (median), {:.0} samples/s\n\
-             products: {} FLOP/sample, {:.1} GFLOP/s achieved; single-thread sgemm peak {:.1} GFLOP/s ({} kernels); achieved/peak {:.0}%\n\
+             products: {} FLOP/sample (by layer: {}), {:.1} GFLOP/s achieved; single-thread sgemm peak {:.1} GFLOP/s ({} kernels); achieved/peak {:.0}%\n\
              peak memory {:.0} MB; final test accuracy {:.2}%\n\
              time by phase (training + evaluation):\n",
-            self.hidden,
+            self.network,
+            self.activation,
+            self.optimizer,
             self.batch_size,
             self.threads,
             if self.threads == 1 { "" } else { "s" },
@@ -144,6 +163,11 @@ impl BenchReport {
             self.seconds_per_epoch,
             self.samples_per_second,
             self.flops_per_sample,
+            self.layer_flops
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" + "),
             self.achieved_gflops,
             self.peak_sgemm_gflops,
             self.openblas_core,

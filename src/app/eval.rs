@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use crate::data::batch::gather;
 use crate::data::dataset::{Dataset, CLASSES};
 use crate::io::model::ModelInfo;
-use crate::nn::network::{forward, predictions, score, Params, Score};
+use crate::nn::network::{forward, predictions, score, Score};
+use crate::nn::params::Params;
 use crate::nn::workspace::Workspace;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -23,19 +24,22 @@ pub struct EvalReport {
 }
 
 /// Runs `params` over `data` in file order, in batches of the size the model
-/// was trained with (standardisation is per batch).
+/// was trained with (standardisation may be per batch).
 pub fn evaluate(params: &Params, info: &ModelInfo, data: &Dataset) -> EvalReport {
-    let mut ws = Workspace::new(info.batch_size, params.hidden());
+    let batch_size = info.config.batch_size;
+    let arch = info.arch();
+    let mut ws = Workspace::new(batch_size, &params.sizes(), false);
     let mut total = Score::default();
     let mut confusion = [[0usize; CLASSES]; CLASSES];
-    for start in (0..data.len()).step_by(info.batch_size) {
+    for start in (0..data.len()).step_by(batch_size) {
         gather(
             &mut ws,
             data,
-            start..(start + info.batch_size).min(data.len()),
+            start..(start + batch_size).min(data.len()),
+            info.normalisation,
         );
-        forward(params, &mut ws);
-        total.add(score(&ws, info.cost));
+        forward(params, &arch, &mut ws);
+        total.add(score(&ws, &arch));
         for (digit, &label) in predictions(&ws).zip(&ws.labels) {
             confusion[label as usize][digit] += 1;
         }

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod eval;
 pub mod sweep;
+pub mod train;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -19,10 +20,10 @@ use crate::data::dataset::{
 use crate::data::fetch::{default_mirrors, fetch_files, missing_files, FetchOptions};
 use crate::data::picture::{classify, mnist_like};
 use crate::error::{Error, Result};
-use crate::io::metrics::{read_metrics, MetricsWriter};
-use crate::io::model::{self, ModelInfo};
+use crate::io::metrics::read_metrics;
+use crate::io::model;
 use crate::io::plot::{digit_ascii, draw_curves, draw_digit, run_curves, write_digit_png};
-use crate::train::trainer::{run_from, RunSummary, TrainConfig, Trainer, AUTO_THREADS};
+use crate::train::TrainConfig;
 
 /// Where a command's data is and whether it may be downloaded there.
 #[derive(Debug, Clone)]
@@ -78,20 +79,8 @@ impl DataLocation {
 /// How long a mirror may stay silent before the next is tried.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The `train` subcommand's settings.
-#[derive(Debug, Clone)]
-pub struct TrainOptions {
-    pub config: TrainConfig,
-    pub data: DataLocation,
-    pub metrics_out: Option<PathBuf>,
-    /// Write the trained model here (safetensors).
-    pub save: Option<PathBuf>,
-    /// Start from this saved model instead of fresh weights.
-    pub resume: Option<PathBuf>,
-}
-
 /// Fails now, not after training, when a file could not be written there.
-fn check_output_folder(path: &Path) -> Result<()> {
+pub(crate) fn check_output_folder(path: &Path) -> Result<()> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(folder) if !folder.is_dir() => Err(Error::Config(format!(
             "{}: folder {} does not exist",
@@ -100,101 +89,6 @@ fn check_output_folder(path: &Path) -> Result<()> {
         ))),
         _ => Ok(()),
     }
-}
-
-/// Loads the data, trains, prints a line per epoch to `out` and, if asked,
-/// writes the JSONL metrics.
-pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary> {
-    options.config.validate()?;
-    if let Some(path) = &options.save {
-        check_output_folder(path)?;
-    }
-    let (mut trainer, epochs_done) = match &options.resume {
-        Some(path) => {
-            let (params, info) = model::load(path)?;
-            // The saved weights fix the hidden size; the rest comes from the flags.
-            let config = TrainConfig {
-                hidden: params.hidden(),
-                ..options.config.clone()
-            };
-            let mut trainer = Trainer::new(config);
-            trainer.params = params;
-            (trainer, info.epochs_trained)
-        }
-        None => (Trainer::new(options.config.clone()), 0),
-    };
-    let config = trainer.config.clone();
-    let data = options.data.load()?;
-    let mut metrics = options
-        .metrics_out
-        .as_deref()
-        .map(MetricsWriter::create)
-        .transpose()?;
-    let resumed = match &options.resume {
-        Some(path) => format!(" | resuming {} after {epochs_done} epochs", path.display()),
-        None => String::new(),
-    };
-    let _ = writeln!(
-        out,
-        "784-{}-10 {} {} | lr {} decay {} | batch {} | {} epochs | seed {} | threads {} | {} train / {} test images from {}{resumed}",
-        config.hidden,
-        config.cost,
-        config.init,
-        config.lr,
-        config.lr_decay,
-        config.batch_size,
-        config.epochs,
-        config.seed,
-        match config.threads {
-            AUTO_THREADS => "auto".to_string(),
-            n => n.to_string(),
-        },
-        data.train.len(),
-        data.test.len(),
-        options.data.dir.display()
-    );
-    let bar = std::io::stderr().is_terminal().then(|| {
-        progress_bar(
-            data.train.len() as u64,
-            "{msg} {bar:40} {pos}/{len} images {per_sec}",
-        )
-    });
-    trainer.progress = bar.clone();
-    let last_epoch = epochs_done + config.epochs;
-    let (trainer, summary) = run_from(trainer, epochs_done, &data, |report| {
-        // Suspend the bar so the line lands on stdout, wherever that goes.
-        let line = report.line(last_epoch);
-        match &bar {
-            Some(bar) => bar.suspend(|| writeln!(out, "{line}")),
-            None => writeln!(out, "{line}"),
-        }
-        .ok();
-        match metrics.as_mut() {
-            Some(m) => m.write(report),
-            None => Ok(()),
-        }
-    })?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    if let Some(m) = metrics {
-        m.finish()?;
-    }
-    if let Some(path) = &options.save {
-        let info = ModelInfo {
-            cost: config.cost,
-            init: config.init,
-            batch_size: config.batch_size,
-            epochs_trained: epochs_done + summary.reports.len(),
-            test_accuracy: summary.reports.last().map_or(f64::NAN, |r| r.test_acc),
-            seed: config.seed,
-            lr: config.lr,
-            lr_decay: config.lr_decay,
-        };
-        model::save(path, &trainer.params, &info)?;
-        let _ = writeln!(out, "saved {}", path.display());
-    }
-    Ok(summary)
 }
 
 /// Scores a saved model on the test set.
@@ -281,7 +175,7 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
 }
 
 /// A bar for stderr; only made when stderr is a terminal.
-fn progress_bar(len: u64, template: &str) -> ProgressBar {
+pub(crate) fn progress_bar(len: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
     bar
@@ -351,8 +245,8 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
         let _ = writeln!(out, "{title}: wrote {}", path.display());
     }
     if let Some(path) = &options.model {
-        let (params, _) = model::load(path)?;
-        let (digit, outputs) = classify(&params, set.image(options.index).to_vec());
+        let (params, info) = model::load(path)?;
+        let (digit, outputs) = classify(&params, &info, set.image(options.index).to_vec());
         let outputs: Vec<String> = outputs.iter().map(|a| format!("{a:.3}")).collect();
         let _ = writeln!(
             out,
@@ -413,9 +307,9 @@ pub fn predict(
     json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let (params, _) = model::load(model_path)?;
+    let (params, info) = model::load(model_path)?;
     for path in images {
-        let (digit, outputs) = classify(&params, mnist_like(path)?);
+        let (digit, outputs) = classify(&params, &info, mnist_like(path)?);
         let line = if json {
             serde_json::json!({ "path": path, "digit": digit, "outputs": outputs }).to_string()
         } else {

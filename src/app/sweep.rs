@@ -15,9 +15,8 @@ use crate::error::{Error, Result};
 use crate::io::atomic_file::write_atomically;
 use crate::io::metrics::{EpochReport, MetricsWriter};
 use crate::io::plot::{draw_curves, run_curves};
-use crate::nn::cost::Cost;
-use crate::nn::network::Init;
-use crate::train::trainer::{run, TrainConfig};
+use crate::nn::arch::{Cost, Hidden, Init};
+use crate::train::{run, TrainConfig, Trainer};
 
 /// The axes of a sweep and the settings every run shares.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -26,7 +25,7 @@ pub struct Grid {
     pub init: Vec<Init>,
     pub lr: Vec<f32>,
     pub cost: Vec<Cost>,
-    pub hidden: Vec<usize>,
+    pub hidden: Vec<Hidden>,
     pub epochs: usize,
     pub batch_size: usize,
     pub lr_decay: f32,
@@ -41,7 +40,7 @@ impl Default for Grid {
             init: vec![Init::Random, Init::Kaiming],
             lr: vec![0.001, 0.1, 1.0, 3.0, 10.0, 100.0],
             cost: vec![Cost::Quadratic, Cost::CrossEntropy],
-            hidden: vec![30, 90],
+            hidden: vec![Hidden(vec![30]), Hidden(vec![90])],
             epochs: base.epochs,
             batch_size: base.batch_size,
             lr_decay: base.lr_decay,
@@ -66,20 +65,21 @@ impl Grid {
     /// Every combination, as (run name, config), in a stable order.
     pub fn runs(&self) -> Result<Vec<(String, TrainConfig)>> {
         let mut runs = Vec::new();
-        for &hidden in &self.hidden {
+        for hidden in &self.hidden {
             for &cost in &self.cost {
                 for &init in &self.init {
                     for &lr in &self.lr {
                         let config = TrainConfig {
-                            hidden,
+                            hidden: hidden.clone(),
                             epochs: self.epochs,
                             batch_size: self.batch_size,
-                            lr,
+                            lr: Some(lr),
                             lr_decay: self.lr_decay,
                             cost,
                             init,
                             seed: self.seed,
                             threads: 1,
+                            ..TrainConfig::default()
                         };
                         config.validate()?;
                         runs.push((run_name(&config), config));
@@ -95,18 +95,18 @@ impl Grid {
 
     /// The value each axis takes in the experiments that vary another axis:
     /// the tutorial's best setting where the grid has it, else the first.
-    fn baseline(&self) -> (Init, f32, Cost, usize) {
+    fn baseline(&self) -> (Init, f32, Cost, Hidden) {
         let base = TrainConfig::default();
-        fn pick<T: Copy + PartialEq>(values: &[T], preferred: T) -> T {
+        fn pick<T: Clone + PartialEq>(values: &[T], preferred: T) -> T {
             if values.contains(&preferred) {
                 preferred
             } else {
-                values[0]
+                values[0].clone()
             }
         }
         (
             pick(&self.init, base.init),
-            pick(&self.lr, base.lr),
+            pick(&self.lr, base.lr()),
             pick(&self.cost, base.cost),
             pick(&self.hidden, base.hidden),
         )
@@ -114,7 +114,7 @@ impl Grid {
 }
 
 pub fn run_name(c: &TrainConfig) -> String {
-    format!("{}-lr{}-{}-h{}", c.init, c.lr, c.cost, c.hidden)
+    format!("{}-lr{}-{}-h{}", c.init, c.lr(), c.cost, c.hidden)
 }
 
 /// One finished run.
@@ -163,13 +163,15 @@ pub fn run_grid(
                     break;
                 };
                 let started = Instant::now();
-                let outcome = run(config, data, None, |_| Ok(())).map(|(_, summary)| RunResult {
-                    name: name.clone(),
-                    config: config.clone(),
-                    diverged: summary.diverged.is_some(),
-                    reports: summary.reports,
-                    seconds: started.elapsed().as_secs_f64(),
-                });
+                let outcome = Trainer::new(config.clone(), &data.train)
+                    .and_then(|mut trainer| run(&mut trainer, data, &mut (), |_| Ok(())))
+                    .map(|summary| RunResult {
+                        name: name.clone(),
+                        config: config.clone(),
+                        diverged: summary.diverged.is_some(),
+                        reports: summary.reports,
+                        seconds: started.elapsed().as_secs_f64(),
+                    });
                 if let Ok(result) = &outcome {
                     on_done(result, done.fetch_add(1, Ordering::SeqCst) + 1, runs.len());
                 }
@@ -208,25 +210,25 @@ fn families<'a>(grid: &Grid, results: &'a [RunResult]) -> Vec<Family<'a>> {
             stem: "init",
             title: "Initialisation",
             label: |c| c.init.to_string(),
-            runs: select(&|c| c.lr == lr && c.cost == cost && c.hidden == hidden),
+            runs: select(&|c| c.lr() == lr && c.cost == cost && c.hidden == hidden),
         },
         Family {
             stem: "learning_rate",
             title: "Learning rate",
-            label: |c| format!("lr {}", c.lr),
+            label: |c| format!("lr {}", c.lr()),
             runs: select(&|c| c.init == init && c.cost == cost && c.hidden == hidden),
         },
         Family {
             stem: "cost",
             title: "Cost",
             label: |c| c.cost.to_string(),
-            runs: select(&|c| c.init == init && c.lr == lr && c.hidden == hidden),
+            runs: select(&|c| c.init == init && c.lr() == lr && c.hidden == hidden),
         },
         Family {
             stem: "hidden",
             title: "Hidden units",
             label: |c| format!("{} hidden", c.hidden),
-            runs: select(&|c| c.init == init && c.lr == lr && c.cost == cost),
+            runs: select(&|c| c.init == init && c.lr() == lr && c.cost == cost),
         },
     ]
 }
@@ -240,7 +242,7 @@ fn csv_row(r: &RunResult) -> String {
         "{},{},{},{},{},{},{},{:.2},{:.2},{},{:.2},{:.2},{},{:.1}",
         r.name,
         r.config.init,
-        r.config.lr,
+        r.config.lr(),
         r.config.cost,
         r.config.hidden,
         r.reports.len(),

@@ -1,6 +1,7 @@
 //! Gathering a batch: chosen rows of u8 pixels → f32 in the workspace,
-//! standardised to mean 0 and standard deviation 1 over the whole batch
-//! (all rows × 784 pixels together, as the tutorial does).
+//! standardised either over the whole batch (all rows × 784 pixels
+//! together, as the tutorial does) or with the training set's mean and
+//! standard deviation.
 //!
 //! The mean and variance come exactly from integer sums of the bytes, which
 //! also keeps them independent of summation order.
@@ -10,35 +11,79 @@ use std::ops::Range;
 use crate::data::dataset::{Dataset, PIXELS};
 use crate::nn::workspace::Workspace;
 
-/// Copies the items `indices` of `data` into `ws` (x standardised, labels
+/// How pixels become inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Normalisation {
+    /// Each batch to mean 0, std 1 over all its pixels.
+    PerBatch,
+    /// x = (p − mean) / std, with the training set's figures on the 0..255
+    /// scale, the same for every batch.
+    Fixed { mean: f32, std: f32 },
+}
+
+impl Normalisation {
+    /// `(scale, offset)` with x = p · scale + offset for the pixels of the
+    /// items `indices` of `data`.
+    fn scale_offset(self, data: &Dataset, indices: impl Iterator<Item = usize>) -> (f32, f32) {
+        match self {
+            Normalisation::PerBatch => {
+                let (mut sum, mut sum_sq, mut count) = (0u64, 0u64, 0u64);
+                for i in indices {
+                    let (s, sq) = byte_sums(data.image(i));
+                    sum += s;
+                    sum_sq += sq;
+                    count += PIXELS as u64;
+                }
+                standardisation(sum, sum_sq, count)
+            }
+            Normalisation::Fixed { mean, std } => (1.0 / std, -mean / std),
+        }
+    }
+}
+
+/// Mean and standard deviation of every pixel of `data`, on the 0..255
+/// scale: the figures dataset normalisation uses.
+pub fn pixel_stats(data: &Dataset) -> (f32, f32) {
+    let (mut sum, mut sum_sq) = (0u64, 0u64);
+    for i in 0..data.len() {
+        let (s, sq) = byte_sums(data.image(i));
+        sum += s;
+        sum_sq += sq;
+    }
+    let count = (data.len() * PIXELS) as f64;
+    let mean = sum as f64 / count;
+    let std = (sum_sq as f64 / count - mean * mean).max(0.0).sqrt();
+    // A blank set has std 0: scaled by 1, it maps to zeros rather than NaN.
+    (mean as f32, if std > 0.0 { std as f32 } else { 1.0 })
+}
+
+/// Copies the items `indices` of `data` into `ws` (x normalised, labels
 /// and their one-hot targets).
 /// Panics if there are more indices than the workspace has rows: the training
 /// loop never asks for that.
-pub fn gather<I>(ws: &mut Workspace, data: &Dataset, indices: I)
+pub fn gather<I>(ws: &mut Workspace, data: &Dataset, indices: I, normalisation: Normalisation)
 where
     I: ExactSizeIterator<Item = usize> + Clone,
 {
-    gather_columns(ws, data, indices, 0..PIXELS);
+    gather_columns(ws, data, indices, 0..PIXELS, normalisation);
 }
 
 /// `gather`, writing only the pixel columns `columns` of x (a training
-/// thread fills only the columns of its slices). The standardisation is
-/// still that of the whole batch.
-pub fn gather_columns<I>(ws: &mut Workspace, data: &Dataset, indices: I, columns: Range<usize>)
-where
+/// thread fills only the columns of its slices). A per-batch
+/// standardisation is still that of the whole batch.
+pub fn gather_columns<I>(
+    ws: &mut Workspace,
+    data: &Dataset,
+    indices: I,
+    columns: Range<usize>,
+    normalisation: Normalisation,
+) where
     I: ExactSizeIterator<Item = usize> + Clone,
 {
     let n = indices.len();
     assert!(n <= ws.capacity(), "batch of {n} exceeds workspace");
     ws.rows = n;
-
-    let (mut sum, mut sum_sq) = (0u64, 0u64);
-    for i in indices.clone() {
-        let (s, sq) = byte_sums(data.image(i));
-        sum += s;
-        sum_sq += sq;
-    }
-    let (scale, offset) = standardisation(sum, sum_sq, (n * PIXELS) as u64);
+    let (scale, offset) = normalisation.scale_offset(data, indices.clone());
 
     let x = ws.x.as_slice_mut().expect("workspace x is contiguous");
     for (row, i) in x.chunks_exact_mut(PIXELS).zip(indices.clone()) {

@@ -15,7 +15,9 @@ use crate::data::batch::gather;
 use crate::data::dataset::{Dataset, PIXELS};
 use crate::data::idx::{IMAGE_COLS, IMAGE_ROWS};
 use crate::error::{Error, Result};
-use crate::nn::network::{forward, predictions, Params};
+use crate::io::model::ModelInfo;
+use crate::nn::network::{forward, predictions};
+use crate::nn::params::Params;
 use crate::nn::workspace::Workspace;
 
 /// Pixels at or below this (0..255, after inversion) are background when
@@ -97,13 +99,14 @@ pub fn to_mnist_layout(picture: &GrayImage) -> Option<Vec<u8>> {
     Some(field)
 }
 
-/// The predicted digit and the ten outputs for one 28×28 image, which is
-/// standardised on its own (a batch of one).
-pub fn classify(params: &Params, pixels: Vec<u8>) -> (usize, Vec<f32>) {
+/// The predicted digit and the ten outputs for one 28×28 image, normalised
+/// as the model's training data was (per-batch standardisation: on its own,
+/// a batch of one).
+pub fn classify(params: &Params, info: &ModelInfo, pixels: Vec<u8>) -> (usize, Vec<f32>) {
     let single = Dataset::new(pixels, vec![0]).expect("784 pixels and a valid label");
-    let mut ws = Workspace::new(1, params.hidden());
-    gather(&mut ws, &single, 0..1);
-    forward(params, &mut ws);
+    let mut ws = Workspace::new(1, &params.sizes(), false);
+    gather(&mut ws, &single, 0..1, info.normalisation);
+    forward(params, &info.arch(), &mut ws);
     let digit = predictions(&ws).next().expect("one row");
-    (digit, ws.a2.row(0).to_vec())
+    (digit, ws.a_out.row(0).to_vec())
 }

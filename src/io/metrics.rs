@@ -19,10 +19,11 @@ pub struct EpochReport {
     pub train_seconds: f64,
     pub eval_seconds: f64,
     pub diverged: bool,
-    /// Share of output units with |z| > 15 over the epoch's training batches.
+    /// Share of sigmoid output units with |z| > 15 over the epoch's
+    /// training batches.
     pub output_saturation: f64,
-    pub w1_norm: f32,
-    pub w2_norm: f32,
+    /// Frobenius norm of each layer's weights, input layer first.
+    pub weight_norms: Vec<f32>,
 }
 
 impl EpochReport {
@@ -109,8 +110,16 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false),
             output_saturation: number("output_saturation", false)?,
-            w1_norm: number("w1_norm", false)? as f32,
-            w2_norm: number("w2_norm", false)? as f32,
+            weight_norms: value
+                .get("weight_norms")
+                .and_then(|v| v.as_array())
+                .map(|norms| {
+                    norms
+                        .iter()
+                        .map(|n| n.as_f64().unwrap_or(f64::NAN) as f32)
+                        .collect()
+                })
+                .unwrap_or_default(),
         });
     }
     if reports.is_empty() {

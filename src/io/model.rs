@@ -1,12 +1,18 @@
 //! Saved models in the safetensors format, readable from Python's
 //! `safetensors`/PyTorch and from candle.
 //!
-//! Tensors (f32, little-endian, row-major), named as in `network.rs`:
-//!   w1 [H, 784]   b1 [H]   w2 [10, H]   b2 [10]
-//! so that outputs = σ(w2 · σ(w1 · x + b1) + b2) for a standardised x.
-//! `__metadata__` (all strings): format, hidden, cost, init, normalisation,
-//! batch_size, epochs_trained, test_accuracy, seed, lr, lr_decay,
-//! crate_version.
+//! Tensors (f32, little-endian, row-major), for layers i = 0..L−1:
+//!   layers.{i}.weight [out, in]   layers.{i}.bias [out]
+//! so that each layer computes f(W·x + b) for a normalised x, f the hidden
+//! activation, the output units on the last.
+//! `__metadata__` (all strings): format, hidden (`800-800`), activation,
+//! output, cost, init, normalisation (`batch` or `dataset`), mean and std
+//! (dataset normalisation, on the 0..255 pixel scale), batch_size,
+//! epochs_trained, test_accuracy, seed, lr, lr_decay, optimizer,
+//! crate_version, and config: the whole training config as JSON.
+//!
+//! Models saved before the network was general (tensors w1, b1, w2, b2;
+//! one sigmoid hidden layer) still load.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,26 +20,30 @@ use std::path::Path;
 use ndarray::{Array1, Array2};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use crate::data::batch::Normalisation;
 use crate::data::dataset::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
 use crate::io::atomic_file::write_atomically;
-use crate::nn::cost::Cost;
-use crate::nn::network::{Init, Params};
+use crate::nn::arch::{Arch, Hidden};
+use crate::nn::params::{Layer, Params};
+use crate::train::config::{Normalise, TrainConfig};
 
-pub const FORMAT: &str = "mnist-mlp/1";
+pub const FORMAT: &str = "mnist-mlp/2";
 
 /// What a model was trained as, kept beside its weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
-    pub cost: Cost,
-    pub init: Init,
-    /// Standardisation is per batch, so predictions use batches of this size.
-    pub batch_size: usize,
+    /// The settings it was trained with, its architecture among them.
+    pub config: TrainConfig,
+    pub normalisation: Normalisation,
     pub epochs_trained: usize,
     pub test_accuracy: f64,
-    pub seed: u64,
-    pub lr: f32,
-    pub lr_decay: f32,
+}
+
+impl ModelInfo {
+    pub fn arch(&self) -> Arch {
+        self.config.arch()
+    }
 }
 
 fn le_bytes(values: &[f32]) -> Vec<u8> {
@@ -43,87 +53,94 @@ fn le_bytes(values: &[f32]) -> Vec<u8> {
 /// Writes `params` and `info` to `path` through a temporary file.
 pub fn save(path: &Path, params: &Params, info: &ModelInfo) -> Result<()> {
     let contiguous = |a: Option<&[f32]>| le_bytes(a.expect("parameters are contiguous"));
-    let tensors = [
-        (
-            "w1",
-            params.w1.shape().to_vec(),
-            contiguous(params.w1.as_slice()),
-        ),
-        (
-            "b1",
-            params.b1.shape().to_vec(),
-            contiguous(params.b1.as_slice()),
-        ),
-        (
-            "w2",
-            params.w2.shape().to_vec(),
-            contiguous(params.w2.as_slice()),
-        ),
-        (
-            "b2",
-            params.b2.shape().to_vec(),
-            contiguous(params.b2.as_slice()),
-        ),
-    ];
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = params
+        .layers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, layer)| {
+            [
+                (
+                    format!("layers.{i}.weight"),
+                    layer.w.shape().to_vec(),
+                    contiguous(layer.w.as_slice()),
+                ),
+                (
+                    format!("layers.{i}.bias"),
+                    layer.b.shape().to_vec(),
+                    contiguous(layer.b.as_slice()),
+                ),
+            ]
+        })
+        .collect();
     let views = tensors.iter().map(|(name, shape, bytes)| {
         let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("shape matches data");
-        (*name, view)
+        (name.clone(), view)
     });
-    let metadata: HashMap<String, String> = [
+    let c = &info.config;
+    let mut metadata: HashMap<String, String> = [
         ("format", FORMAT.to_string()),
-        ("hidden", params.hidden().to_string()),
-        ("cost", info.cost.to_string()),
-        ("init", info.init.to_string()),
-        (
-            "normalisation",
-            format!(
-                "per batch: each batch of {} images scaled to mean 0, std 1 over all its pixels",
-                info.batch_size
-            ),
-        ),
-        ("batch_size", info.batch_size.to_string()),
+        ("hidden", c.hidden.to_string()),
+        ("activation", c.activation.to_string()),
+        ("output", c.output.to_string()),
+        ("cost", c.cost.to_string()),
+        ("init", c.init.to_string()),
+        ("batch_size", c.batch_size.to_string()),
         ("epochs_trained", info.epochs_trained.to_string()),
         ("test_accuracy", info.test_accuracy.to_string()),
-        ("seed", info.seed.to_string()),
-        ("lr", info.lr.to_string()),
-        ("lr_decay", info.lr_decay.to_string()),
+        ("seed", c.seed.to_string()),
+        ("lr", c.lr().to_string()),
+        ("lr_decay", c.lr_decay.to_string()),
+        ("optimizer", c.optimizer.to_string()),
         ("crate_version", env!("CARGO_PKG_VERSION").to_string()),
+        (
+            "config",
+            serde_json::to_string(c).expect("configs serialise"),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    match info.normalisation {
+        Normalisation::PerBatch => {
+            metadata.insert("normalisation".into(), "batch".into());
+        }
+        Normalisation::Fixed { mean, std } => {
+            metadata.insert("normalisation".into(), "dataset".into());
+            metadata.insert("mean".into(), mean.to_string());
+            metadata.insert("std".into(), std.to_string());
+        }
+    }
     let bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| Error::Data(format!("{}: cannot encode the model: {e}", path.display())))?;
     write_atomically(path, &bytes)
 }
 
-/// Reads a model written by [`save`], checking every tensor's type and shape.
+/// Reads a model written by [`save`] (or by the versions before it),
+/// checking every tensor's type, shape and values.
 pub fn load(path: &Path) -> Result<(Params, ModelInfo)> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
     })?;
     let bad = |what: String| Error::Data(format!("{}: {what}", path.display()));
-    let tensors = SafeTensors::deserialize(&bytes)
-        .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
+    let unreadable =
+        |e: safetensors::SafeTensorError| bad(format!("not a readable safetensors file ({e})"));
+    let tensors = SafeTensors::deserialize(&bytes).map_err(unreadable)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(unreadable)?;
     let meta = header.metadata().clone().unwrap_or_default();
-    let field = |key: &str| {
+    let field = |key: &str| -> Result<&String> {
         meta.get(key).ok_or_else(|| {
             bad(format!(
                 "metadata has no \"{key}\": not a model saved by mnist-mlp"
             ))
         })
     };
-    let parse = |key: &str| -> Result<String> { field(key).cloned() };
     let number = |key: &str| -> Result<f64> {
-        parse(key)?
+        field(key)?
             .parse::<f64>()
             .map_err(|_| bad(format!("metadata \"{key}\" is not a number")))
     };
-
-    let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+    let tensor = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
         let view = tensors
             .tensor(name)
             .map_err(|_| bad(format!("has no tensor \"{name}\"")))?;
@@ -133,43 +150,103 @@ pub fn load(path: &Path) -> Result<(Params, ModelInfo)> {
                 view.dtype()
             )));
         }
-        if view.shape() != shape {
-            return Err(bad(format!(
-                "tensor \"{name}\" has shape {:?}, expected {shape:?}",
-                view.shape()
-            )));
-        }
-        Ok(view
+        let values: Vec<f32> = view
             .data()
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+            .collect();
+        if !values.iter().all(|v| v.is_finite()) {
+            return Err(bad(format!(
+                "tensor \"{name}\" holds values that are not finite (NaN or infinity): the run that saved it had diverged"
+            )));
+        }
+        Ok((view.shape().to_vec(), values))
     };
-    let hidden = tensors
-        .tensor("b1")
-        .map_err(|_| bad("has no tensor \"b1\"".into()))?
-        .shape()
-        .first()
-        .copied()
-        .filter(|&h| h > 0)
-        .ok_or_else(|| bad("tensor \"b1\" is empty".into()))?;
-    let params = Params {
-        w1: Array2::from_shape_vec((hidden, PIXELS), tensor("w1", &[hidden, PIXELS])?)
-            .expect("checked shape"),
-        b1: Array1::from(tensor("b1", &[hidden])?),
-        w2: Array2::from_shape_vec((CLASSES, hidden), tensor("w2", &[CLASSES, hidden])?)
-            .expect("checked shape"),
-        b2: Array1::from(tensor("b2", &[CLASSES])?),
+    let legacy = meta.get("format").is_some_and(|f| f == "mnist-mlp/1");
+    let mut config = if legacy {
+        // One sigmoid hidden layer; the settings as separate keys.
+        let mut config = TrainConfig::default();
+        for key in ["cost", "init", "batch_size", "seed", "lr", "lr_decay"] {
+            config
+                .set(key, field(key)?)
+                .map_err(|e| bad(format!("metadata: {e}")))?;
+        }
+        config
+    } else {
+        serde_json::from_str::<TrainConfig>(field("config")?).map_err(|e| {
+            bad(format!(
+                "metadata \"config\" is not a training config ({e})"
+            ))
+        })?
+    };
+    let names = |i: usize| {
+        if legacy {
+            (format!("w{}", i + 1), format!("b{}", i + 1))
+        } else {
+            (format!("layers.{i}.weight"), format!("layers.{i}.bias"))
+        }
+    };
+    let layer_count = if legacy { 2 } else { config.hidden.0.len() + 1 };
+    let mut layers = Vec::with_capacity(layer_count);
+    let mut inputs = PIXELS;
+    for i in 0..layer_count {
+        let (w_name, b_name) = names(i);
+        let (w_shape, w) = tensor(&w_name)?;
+        let outputs = match w_shape.as_slice() {
+            [out, width] if *width == inputs && *out > 0 => *out,
+            _ => {
+                return Err(bad(format!(
+                    "tensor \"{w_name}\" has shape {w_shape:?}, expected [units, {inputs}]"
+                )))
+            }
+        };
+        let (b_shape, b) = tensor(&b_name)?;
+        if b_shape != [outputs] {
+            return Err(bad(format!(
+                "tensor \"{b_name}\" has shape {b_shape:?}, expected [{outputs}]"
+            )));
+        }
+        layers.push(Layer {
+            w: Array2::from_shape_vec((outputs, inputs), w).expect("checked shape"),
+            b: Array1::from(b),
+        });
+        inputs = outputs;
+    }
+    if inputs != CLASSES {
+        return Err(bad(format!(
+            "the last layer has {inputs} outputs, expected {CLASSES}"
+        )));
+    }
+    let params = Params { layers };
+    let hidden = Hidden(params.hidden());
+    if legacy {
+        config.hidden = hidden;
+    } else if hidden != config.hidden {
+        return Err(bad(format!(
+            "tensors make hidden layers {hidden} but the metadata says {}",
+            config.hidden
+        )));
+    }
+    config
+        .validate()
+        .map_err(|e| bad(format!("metadata: {e}")))?;
+    let normalisation = match config.normalise {
+        Normalise::Batch => Normalisation::PerBatch,
+        Normalise::Dataset => {
+            let (mean, std) = (number("mean")? as f32, number("std")? as f32);
+            if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+                return Err(bad(format!(
+                    "metadata mean {mean} and std {std} cannot normalise pixels"
+                )));
+            }
+            Normalisation::Fixed { mean, std }
+        }
     };
     let info = ModelInfo {
-        cost: parse("cost")?.parse().map_err(bad)?,
-        init: parse("init")?.parse().map_err(bad)?,
-        batch_size: (number("batch_size")? as usize).max(1),
+        config,
+        normalisation,
         epochs_trained: number("epochs_trained")? as usize,
         test_accuracy: number("test_accuracy")?,
-        seed: number("seed")? as u64,
-        lr: number("lr")? as f32,
-        lr_decay: number("lr_decay")? as f32,
     };
     Ok((params, info))
 }

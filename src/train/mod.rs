@@ -1,7 +1,11 @@
-//! Running the epochs: the trainer, the threads that share out each step,
-//! and what a step reports.
+//! Running the epochs: the one config, the trainer, the threads that
+//! share out each step, and what a step reports.
 
 pub mod barrier;
-pub mod profile;
+pub mod config;
+pub mod observer;
 pub mod team;
 pub mod trainer;
+
+pub use config::TrainConfig;
+pub use trainer::{run, RunSummary, Trainer};

@@ -1,124 +1,348 @@
-//! The training step, with the input layer cut into pixel slices that the
-//! training threads share out.
+//! The training step, shared out between the training threads.
 //!
-//! The input layer holds nearly all the work (x·w1ᵀ forward, w1 −= lr·d1ᵀ·x
-//! in the update, both over 784 pixels); the rest of the network is a few
-//! hundred numbers per sample. So the 784 pixel columns are cut into slices,
-//! and per batch the thread that owns a slice
-//!   1. gathers and standardises the batch's pixels of its slices,
-//!   2. computes each slice's partial input products x_s·w1_sᵀ,
-//!   3. waits at the one barrier of the batch,
-//!   4. sums every slice's partial, in slice order, and runs the rest of the
-//!      network (hidden and output layers, backward pass, and the updates of
-//!      b1, w2 and b2) on its own copy of those small parameters,
-//!   5. updates the w1 columns of its slices: w1_s −= lr·d1ᵀ·x_s.
+//! Every layer's work is cut into the same fixed number of slices (two,
+//! or one per thread beyond two), and each thread owns a run of adjacent
+//! slices. A slice's products are the same sgemm calls with the same
+//! shapes whichever thread runs them, and wherever slices meet, their
+//! results are combined in slice order, so **the results do not depend on
+//! the number of threads**: one thread works through both of the two
+//! slices that two threads share out.
 //!
-//! Step 4 is the same arithmetic on the same numbers in every thread, so
-//! the copies stay identical without being exchanged. Nothing that is
-//! computed depends on which thread computes it, so **the results do not
-//! depend on the number of threads** when the slices are the same: one
-//! thread works through both of the two slices that two threads share out.
+//! How a layer (out, in) is cut depends on its shape (`Split`):
+//! - the input layer, by pixel columns. Each thread gathers its columns of
+//!   the batch, computes each slice's partial input products x_s·w_sᵀ and,
+//!   after the barrier, sums every slice's partial in slice order. Its
+//!   update is column-sliced too (w_s −= lr·dzᵀ·x_s), so x is never shared.
+//! - a wide hidden layer, by output units (rows of w). Forward, each slice
+//!   writes its block of outputs (B, rows_s) and every thread copies all
+//!   blocks after a barrier; backward, each slice writes its partial
+//!   ∂C/∂input = dz_s·w_s (B, in), summed in slice order after a barrier,
+//!   and steps its own rows. Each thread touches only its own rows of w.
+//! - a small layer (the tutorial's hidden-to-output layer) is not cut:
+//!   every thread runs it whole on its own copy of its parameters and
+//!   optimiser state. The copies see the same arithmetic on the same
+//!   numbers, so they stay identical without being exchanged, and cost
+//!   less than the barriers sharing would need.
 //!
-//! Partial products are double-buffered by batch parity: a thread writing
-//! batch i+1's partials cannot disturb a slower one still reading batch i's,
-//! and it cannot reach batch i+2 before everyone has passed barrier i+1.
-//! OpenBLAS stays single-threaded inside each thread: its own threading
-//! costs more than it gains at these shapes.
+//! Element-wise stages (bias, activation, dropout, output units, deltas)
+//! run on whole layers in every thread: they are cheap next to the
+//! products, and dropout masks come from a counter-based hash, not a
+//! shared stream.
+//!
+//! Exchange buffers are double-buffered by batch parity: a thread writing
+//! batch i+1's cannot disturb a slower one still reading batch i's, and it
+//! cannot reach batch i+2 before everyone has passed batch i+1's first
+//! barrier. OpenBLAS stays single-threaded inside each thread: its own
+//! threading costs more than it gains at these shapes.
 
 use std::ops::Range;
 use std::sync::Mutex;
 
-use indicatif::ProgressBar;
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array1, Array2, ArrayViewMut1, ArrayViewMut2, Axis};
+use ndarray::{
+    s, Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Dimension, Ix1, Ix2,
+};
 
-use crate::data::batch::{batches_with_next, gather_columns, prefetch};
-use crate::data::dataset::{Dataset, CLASSES, PIXELS};
-use crate::nn::cost::Cost;
-use crate::nn::network::{backward_timed, forward_from_input_products, score, Params, Score};
-use crate::nn::sgd::{update_all_but_w1, update_weights};
-use crate::nn::workspace::Workspace;
+use crate::data::batch::{batches_with_next, gather_columns, prefetch, Normalisation};
+use crate::data::dataset::Dataset;
+use crate::nn::arch::Arch;
+use crate::nn::dropout::mask_key;
+use crate::nn::network::{
+    add_to_rows, finish_hidden, finish_output, hidden_deltas, output_deltas, score, Dropout, Score,
+};
+use crate::nn::params::{Layer, Params};
+use crate::nn::workspace::{flat, flat_mut, HiddenBuffers, Workspace};
+use crate::optim::schedule::LrSchedule;
+use crate::optim::{states, Optimizer, States, Step};
 use crate::train::barrier::SpinBarrier;
-use crate::train::profile::{Laps, Phase};
+use crate::train::observer::{Observer, Phase};
 
-/// The number of pixel slices for `threads` threads: at least two, so that
-/// one thread and two train bit for bit alike; one per thread beyond that.
+/// The number of slices for `threads` threads: at least two, so that one
+/// thread and two train bit for bit alike; one per thread beyond that.
 fn slice_count(threads: usize) -> usize {
     threads.max(2)
 }
 
-/// A thread's copy of the parameters every thread updates alike.
-struct SmallParams {
-    b1: Array1<f32>,
-    w2: Array2<f32>,
-    b2: Array1<f32>,
+/// Weights from which a hidden layer is cut by units rather than run whole
+/// by every thread: below it, the barriers cost more than the halved work
+/// saves (see the README's thread notes).
+pub const SHARED_LAYER_WEIGHTS: usize = 64 * 1024;
+
+/// How a layer's work is shared out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// By input columns: the input layer.
+    Inputs,
+    /// By output units.
+    Units,
+    /// Not at all: every thread runs it whole on its own copy.
+    Whole,
 }
 
-/// The per-thread buffers and the shared partial products, allocated once
-/// for the batch size.
-pub struct Team {
-    /// Slice s is pixel columns bounds[s]..bounds[s + 1].
+/// A layer's split and, for a cut layer, where its slices start and end.
+#[derive(Debug, Clone)]
+struct Plan {
+    split: Split,
+    /// Slice s is columns (Inputs) or rows (Units) bounds[s]..bounds[s + 1].
     bounds: Vec<usize>,
-    /// Each thread's buffers; thread t fills only its slices' columns of x.
-    workspaces: Vec<Workspace>,
-    /// The copies of b1, w2 and b2 for threads 1.. (thread 0 updates the
-    /// parameters themselves).
-    copies: Vec<SmallParams>,
-    /// (B,H) partial input products, per slice, per batch parity.
-    partials: Vec<[Mutex<Array2<f32>>; 2]>,
+}
+
+impl Plan {
+    fn new(layer: usize, inputs: usize, outputs: usize, slices: usize) -> Self {
+        let split = if layer == 0 {
+            Split::Inputs
+        } else if inputs * outputs >= SHARED_LAYER_WEIGHTS && outputs >= 16 * slices {
+            Split::Units
+        } else {
+            Split::Whole
+        };
+        let cut = match split {
+            Split::Inputs => inputs,
+            Split::Units => outputs,
+            Split::Whole => 0,
+        };
+        Self {
+            split,
+            bounds: (0..=slices).map(|s| s * cut / slices).collect(),
+        }
+    }
+
+    fn range(&self, slice: usize) -> Range<usize> {
+        self.bounds[slice]..self.bounds[slice + 1]
+    }
+
+    /// The range of `slice` within the run of slices `slices`.
+    fn range_within(&self, slice: usize, slices: &Range<usize>) -> Range<usize> {
+        let first = self.bounds[slices.start];
+        self.bounds[slice] - first..self.bounds[slice + 1] - first
+    }
+
+    fn widest(&self) -> usize {
+        self.bounds
+            .windows(2)
+            .map(|b| b[1] - b[0])
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// The optimiser's state: per layer, `Optimizer::state_tensors` tensors
+/// shaped like its weights and as many like its bias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimState {
+    pub layers: Vec<LayerState>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerState {
+    pub w: Vec<Array2<f32>>,
+    pub b: Vec<Array1<f32>>,
+}
+
+impl OptimState {
+    pub fn zeros(sizes: &[usize], optimizer: Optimizer) -> Self {
+        let k = optimizer.state_tensors();
+        Self {
+            layers: sizes
+                .windows(2)
+                .map(|p| LayerState {
+                    w: (0..k).map(|_| Array2::zeros((p[1], p[0]))).collect(),
+                    b: (0..k).map(|_| Array1::zeros(p[1])).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A thread's own copy of what every thread updates alike: the whole of
+/// each `Whole` layer and the input layer's bias, with their state. Other
+/// layers' entries are empty.
+struct Copies {
+    layers: Vec<Layer>,
+    state: OptimState,
+}
+
+/// One thread's buffers.
+struct Crew {
+    ws: Workspace,
+    /// Per layer, the gradient of the widest block this thread steps at a
+    /// time; empty when the optimiser needs no gradient.
+    grads: Vec<Layer>,
+}
+
+/// What one thread steps in one layer during a pass: its block of the
+/// weights (columns for the input layer, rows for a cut layer, all of a
+/// whole one), the bias it keeps, and their optimiser state.
+struct Part<'a> {
+    w: ArrayViewMut2<'a, f32>,
+    b: ArrayViewMut1<'a, f32>,
+    w_state: Vec<ArrayViewMut2<'a, f32>>,
+    b_state: Vec<ArrayViewMut1<'a, f32>>,
+}
+
+/// Per slice, the exchange buffer of each batch parity.
+type Exchange = Vec<[Mutex<Array2<f32>>; 2]>;
+
+/// The per-thread buffers and the shared exchange buffers, allocated once
+/// for the architecture and the batch size.
+pub struct Team {
+    plans: Vec<Plan>,
+    crews: Vec<Crew>,
+    /// The copies of threads 1.. (thread 0 steps the parameters themselves).
+    copies: Vec<Copies>,
+    /// Per layer: the input layer's partial products (B, H_1) per slice;
+    /// a cut layer's output blocks (B, rows_s); nothing for a whole one.
+    forward: Vec<Exchange>,
+    /// Per layer: a cut layer's partial ∂C/∂input (B, in) per slice.
+    backward: Vec<Exchange>,
     /// barriers[k - 1] is for k active threads.
     barriers: Vec<SpinBarrier>,
 }
 
+/// Floats a team for `threads` threads allocates: what `Team::new` would
+/// allocate, to refuse a size that does not fit before allocating it.
+pub fn team_floats(
+    sizes: &[usize],
+    batch_size: usize,
+    threads: usize,
+    optimizer: Optimizer,
+    dropout: bool,
+) -> u128 {
+    let (b, t) = (batch_size as u128, threads.max(1) as u128);
+    let widths: u128 = sizes.iter().map(|&n| n as u128).sum();
+    let hidden: u128 = sizes[1..sizes.len() - 1].iter().map(|&n| n as u128).sum();
+    let weights: u128 = sizes.windows(2).map(|p| (p[0] * p[1] + p[1]) as u128).sum();
+    let per_thread =
+        b * (widths + hidden * (1 + 2 * dropout as u128) + 4 * sizes[sizes.len() - 1] as u128);
+    let grads = if optimizer.needs_gradient() {
+        weights
+    } else {
+        0
+    };
+    // Copies, grads and exchange buffers are bounded by the weights and a
+    // few batch-wide blocks per layer.
+    t * (per_thread + grads + weights) + 4 * b * widths * slice_count(threads) as u128
+}
+
 impl Team {
-    pub fn new(threads: usize, batch_size: usize, hidden: usize) -> Self {
+    pub fn new(
+        threads: usize,
+        batch_size: usize,
+        sizes: &[usize],
+        optimizer: Optimizer,
+        dropout: bool,
+    ) -> Self {
         let threads = threads.max(1);
         let slices = slice_count(threads);
-        let partial = || Mutex::new(Array2::zeros((batch_size, hidden)));
+        let plans: Vec<Plan> = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(l, p)| Plan::new(l, p[0], p[1], slices))
+            .collect();
+        let block = |cols| Mutex::new(Array2::zeros((batch_size, cols)));
+        let exchange = |cols: &dyn Fn(usize) -> usize| -> Exchange {
+            (0..slices)
+                .map(|s| [block(cols(s)), block(cols(s))])
+                .collect()
+        };
+        let forward = plans
+            .iter()
+            .enumerate()
+            .map(|(l, plan)| match plan.split {
+                Split::Inputs => exchange(&|_| sizes[l + 1]),
+                Split::Units => exchange(&|s| plan.range(s).len()),
+                Split::Whole => Vec::new(),
+            })
+            .collect();
+        let backward = plans
+            .iter()
+            .enumerate()
+            .map(|(l, plan)| match plan.split {
+                Split::Units => exchange(&|_| sizes[l]),
+                Split::Inputs | Split::Whole => Vec::new(),
+            })
+            .collect();
+        let grad_shape = |l: usize, plan: &Plan| match plan.split {
+            Split::Inputs => Layer {
+                w: Array2::zeros((sizes[l + 1], plan.widest())),
+                b: Array1::zeros(sizes[l + 1]),
+            },
+            Split::Units => Layer::zeros(sizes[l], plan.widest()),
+            Split::Whole => Layer::zeros(sizes[l], sizes[l + 1]),
+        };
+        let crews = (0..threads)
+            .map(|_| Crew {
+                ws: Workspace::new(batch_size, sizes, dropout),
+                grads: if optimizer.needs_gradient() {
+                    plans
+                        .iter()
+                        .enumerate()
+                        .map(|(l, p)| grad_shape(l, p))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        let k = optimizer.state_tensors();
+        let copy_of = |l: usize, plan: &Plan| {
+            let (w, b) = match plan.split {
+                Split::Whole => ((sizes[l + 1], sizes[l]), sizes[l + 1]),
+                Split::Inputs => ((0, 0), sizes[l + 1]),
+                Split::Units => ((0, 0), 0),
+            };
+            (
+                Layer {
+                    w: Array2::zeros(w),
+                    b: Array1::zeros(b),
+                },
+                LayerState {
+                    w: (0..k).map(|_| Array2::zeros(w)).collect(),
+                    b: (0..k).map(|_| Array1::zeros(b)).collect(),
+                },
+            )
+        };
+        let copies = (1..threads)
+            .map(|_| {
+                let (layers, state) = plans.iter().enumerate().map(|(l, p)| copy_of(l, p)).unzip();
+                Copies {
+                    layers,
+                    state: OptimState { layers: state },
+                }
+            })
+            .collect();
         Self {
-            bounds: (0..=slices).map(|s| s * PIXELS / slices).collect(),
-            workspaces: (0..threads)
-                .map(|_| Workspace::new(batch_size, hidden))
-                .collect(),
-            copies: (1..threads)
-                .map(|_| SmallParams {
-                    b1: Array1::zeros(hidden),
-                    w2: Array2::zeros((CLASSES, hidden)),
-                    b2: Array1::zeros(CLASSES),
-                })
-                .collect(),
-            partials: (0..slices).map(|_| [partial(), partial()]).collect(),
+            plans,
+            crews,
+            copies,
+            forward,
+            backward,
             barriers: (1..=threads).map(SpinBarrier::new).collect(),
         }
     }
 
     /// The most threads this team can run.
     pub fn threads(&self) -> usize {
-        self.workspaces.len()
+        self.crews.len()
     }
 
     /// Each thread's buffers, for work between passes (evaluation).
-    pub fn workspaces_mut(&mut self) -> &mut [Workspace] {
-        &mut self.workspaces
+    pub fn workspaces_mut(&mut self) -> impl Iterator<Item = &mut Workspace> {
+        self.crews.iter_mut().map(|c| &mut c.ws)
     }
 
-    /// Trains on the batches of `order` with `active` threads (at most
+    /// Trains on the batches of `pass.order` with `active` threads (at most
     /// `threads()`), each on its own thread but thread 0, which runs on the
-    /// caller's and reports laps and progress. Adds each batch's score,
-    /// taken just before its update, to `total`.
-    #[allow(clippy::too_many_arguments)]
+    /// caller's and reports to `observer`. Adds each batch's score, taken
+    /// just before its update, to `total`.
     pub fn train(
         &mut self,
         active: usize,
-        total: &mut Score,
+        pass: &Pass,
         params: &mut Params,
-        data: &Dataset,
-        order: &[usize],
-        batch_size: usize,
-        cost: Cost,
-        lr: f32,
-        laps: &mut (impl Laps + Send),
-        progress: Option<&ProgressBar>,
+        state: &mut OptimState,
+        total: &mut Score,
+        observer: &mut impl Observer,
     ) {
         assert!(
             (1..=self.threads()).contains(&active),
@@ -126,192 +350,583 @@ impl Team {
             self.threads()
         );
         for copy in &mut self.copies[..active - 1] {
-            copy.b1.assign(&params.b1);
-            copy.w2.assign(&params.w2);
-            copy.b2.assign(&params.b2);
+            for (plan, ((mine, main), (my_state, main_state))) in self.plans.iter().zip(
+                copy.layers
+                    .iter_mut()
+                    .zip(&params.layers)
+                    .zip(copy.state.layers.iter_mut().zip(&state.layers)),
+            ) {
+                if plan.split == Split::Whole {
+                    mine.w.assign(&main.w);
+                    my_state
+                        .w
+                        .iter_mut()
+                        .zip(&main_state.w)
+                        .for_each(|(m, s)| m.assign(s));
+                }
+                if plan.split != Split::Units {
+                    mine.b.assign(&main.b);
+                    my_state
+                        .b
+                        .iter_mut()
+                        .zip(&main_state.b)
+                        .for_each(|(m, s)| m.assign(s));
+                }
+            }
         }
+        let slices = self.plans[0].bounds.len() - 1;
+        // Slices first(t)..first(t + 1) belong to thread t of `active`.
+        let first = move |t: usize| t * slices / active;
+        let runs: Vec<Range<usize>> = (0..active).map(|t| first(t)..first(t + 1)).collect();
+        let mut parts = share_out(
+            &self.plans,
+            &mut self.copies[..active - 1],
+            &runs,
+            params,
+            state,
+        );
         let shared = Shared {
-            data,
-            order,
-            batch_size,
-            cost,
-            lr,
-            bounds: &self.bounds,
-            partials: &self.partials,
+            pass,
+            plans: &self.plans,
+            forward: &self.forward,
+            backward: &self.backward,
             barrier: &self.barriers[active - 1],
         };
-        // Thread t's w1 columns: those of its slices, which are adjacent.
-        // Slices first(t)..first(t + 1) belong to thread t of `active`.
-        let slices = self.bounds.len() - 1;
-        let first = move |t: usize| t * slices / active;
-        let bounds = &self.bounds;
-        let width = |t| bounds[first(t + 1)] - bounds[first(t)];
-        let (w1, mut w1_rest) = params.w1.view_mut().split_at(Axis(1), width(0));
-        let mut workspaces = self.workspaces.iter_mut();
-        let leader = Member {
-            index: 0,
-            slices: first(0)..first(1),
-            w1,
-            ws: workspaces.next().expect("at least one thread"),
-            b1: params.b1.view_mut(),
-            w2: params.w2.view_mut(),
-            b2: params.b2.view_mut(),
-        };
+        let mut members =
+            self.crews
+                .iter_mut()
+                .zip(runs)
+                .enumerate()
+                .map(|(index, (crew, slices))| Member {
+                    index,
+                    slices,
+                    parts: parts.next().expect("a part per thread"),
+                    ws: &mut crew.ws,
+                    grads: &mut crew.grads,
+                });
+        let leader = members.next().expect("at least one thread");
         // One thread needs no scope (whose setup allocates).
         if active == 1 {
-            return leader.run(&shared, total, laps, progress);
+            return leader.run(&shared, total, observer);
         }
-        let others = workspaces.zip(&mut self.copies).take(active - 1);
         std::thread::scope(|scope| {
-            for (t, (ws, copy)) in (1..).zip(others) {
-                let (w1, rest) = w1_rest.split_at(Axis(1), width(t));
-                w1_rest = rest;
-                let member = Member {
-                    index: t,
-                    slices: first(t)..first(t + 1),
-                    w1,
-                    ws,
-                    b1: copy.b1.view_mut(),
-                    w2: copy.w2.view_mut(),
-                    b2: copy.b2.view_mut(),
-                };
+            for member in members.take(active - 1) {
                 let shared = &shared;
-                scope.spawn(move || member.run(shared, &mut Score::default(), &mut (), None));
+                scope.spawn(move || member.run(shared, &mut Score::default(), &mut ()));
             }
-            leader.run(&shared, total, laps, progress)
+            leader.run(&shared, total, observer)
+        })
+    }
+}
+
+/// Each thread's parts of every layer, for threads owning the slices
+/// `runs`: cut layers are split between them, thread 0 steps the
+/// parameters of whole ones and the others their `copies`.
+fn share_out<'a>(
+    plans: &[Plan],
+    copies: &'a mut [Copies],
+    runs: &[Range<usize>],
+    params: &'a mut Params,
+    state: &'a mut OptimState,
+) -> std::vec::IntoIter<Vec<Part<'a>>> {
+    let mut per_thread: Vec<Vec<Part<'a>>> = runs
+        .iter()
+        .map(|_| Vec::with_capacity(plans.len()))
+        .collect();
+    let mut copies: Vec<_> = copies
+        .iter_mut()
+        .map(|c| c.layers.iter_mut().zip(c.state.layers.iter_mut()))
+        .collect();
+    for ((plan, layer), layer_state) in plans.iter().zip(&mut params.layers).zip(&mut state.layers)
+    {
+        let widths: Vec<usize> = runs
+            .iter()
+            .map(|r| plan.bounds[r.end] - plan.bounds[r.start])
+            .collect();
+        // Every thread's copy of this layer, threads 1.. in order.
+        let layer_copies: Vec<_> = copies
+            .iter_mut()
+            .map(|c| c.next().expect("a copy per layer"))
+            .collect();
+        match plan.split {
+            Split::Whole => {
+                per_thread[0].push(Part::of(layer, layer_state));
+                for (parts, (copy, copy_state)) in per_thread[1..].iter_mut().zip(layer_copies) {
+                    parts.push(Part::of(copy, copy_state));
+                }
+            }
+            Split::Inputs => {
+                let (
+                    Layer { w, b },
+                    LayerState {
+                        w: w_state,
+                        b: b_state,
+                    },
+                ) = (layer, layer_state);
+                let mut w_states = cut_all(w_state, Axis(1), &widths);
+                let biases = std::iter::once((b, b_state)).chain(
+                    layer_copies
+                        .into_iter()
+                        .map(|(copy, copy_state)| (&mut copy.b, &mut copy_state.b)),
+                );
+                let ws = cut(w.view_mut(), Axis(1), &widths);
+                for ((parts, w), (b, b_state)) in per_thread.iter_mut().zip(ws).zip(biases) {
+                    parts.push(Part {
+                        w,
+                        b: b.view_mut(),
+                        w_state: next_blocks(&mut w_states),
+                        b_state: b_state.iter_mut().map(|s| s.view_mut()).collect(),
+                    });
+                }
+            }
+            Split::Units => {
+                let (
+                    Layer { w, b },
+                    LayerState {
+                        w: w_state,
+                        b: b_state,
+                    },
+                ) = (layer, layer_state);
+                let mut w_states = cut_all(w_state, Axis(0), &widths);
+                let mut b_states = cut_all(b_state, Axis(0), &widths);
+                let ws = cut(w.view_mut(), Axis(0), &widths);
+                let bs = cut(b.view_mut(), Axis(0), &widths);
+                for ((parts, w), b) in per_thread.iter_mut().zip(ws).zip(bs) {
+                    parts.push(Part {
+                        w,
+                        b,
+                        w_state: next_blocks(&mut w_states),
+                        b_state: next_blocks(&mut b_states),
+                    });
+                }
+            }
+        }
+    }
+    per_thread.into_iter()
+}
+
+/// Each of `tensors` cut as `cut` does, as iterators over their blocks.
+fn cut_all<'a, D: Dimension>(
+    tensors: &'a mut [ndarray::Array<f32, D>],
+    axis: Axis,
+    widths: &[usize],
+) -> Vec<std::vec::IntoIter<ndarray::ArrayViewMut<'a, f32, D>>> {
+    tensors
+        .iter_mut()
+        .map(|t| cut(t.view_mut(), axis, widths).into_iter())
+        .collect()
+}
+
+/// The next block of each state tensor.
+fn next_blocks<T>(states: &mut [std::vec::IntoIter<T>]) -> Vec<T> {
+    states
+        .iter_mut()
+        .map(|s| s.next().expect("a block per thread"))
+        .collect()
+}
+
+impl<'a> Part<'a> {
+    fn of(layer: &'a mut Layer, state: &'a mut LayerState) -> Self {
+        Part {
+            w: layer.w.view_mut(),
+            b: layer.b.view_mut(),
+            w_state: state.w.iter_mut().map(|s| s.view_mut()).collect(),
+            b_state: state.b.iter_mut().map(|s| s.view_mut()).collect(),
+        }
+    }
+}
+
+/// Cuts `view` along `axis` into adjacent blocks of the given widths.
+fn cut<'a, D: Dimension>(
+    view: ndarray::ArrayViewMut<'a, f32, D>,
+    axis: Axis,
+    widths: &[usize],
+) -> Vec<ndarray::ArrayViewMut<'a, f32, D>> {
+    let mut blocks = Vec::with_capacity(widths.len());
+    let mut rest = view;
+    for &width in widths {
+        let (block, after) = rest.split_at(axis, width);
+        blocks.push(block);
+        rest = after;
+    }
+    blocks
+}
+
+/// What a pass trains on, and with which settings.
+pub struct Pass<'a> {
+    pub data: &'a Dataset,
+    pub order: &'a [usize],
+    pub batch_size: usize,
+    pub arch: &'a Arch,
+    pub normalisation: Normalisation,
+    pub schedule: LrSchedule,
+    /// The epoch this pass belongs to, from 0 over the whole run.
+    pub epoch: usize,
+    /// Where the pass's first batch falls in its epoch, and the epoch's
+    /// batches, for schedules that change the rate within an epoch.
+    pub first_batch_in_epoch: usize,
+    pub batches_in_epoch: usize,
+    /// Batches trained before this pass over the whole run: numbers each
+    /// batch for Adam's bias correction and the dropout masks.
+    pub batches_before: u64,
+    pub optimizer: Optimizer,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    pub dropout: f32,
+    pub seed: u64,
+}
+
+impl Pass<'_> {
+    /// The optimiser step of the pass's batch `i`.
+    fn step(&self, i: usize) -> Step {
+        let progress = (self.first_batch_in_epoch + i) as f64 / self.batches_in_epoch.max(1) as f64;
+        Step {
+            optimizer: self.optimizer,
+            lr: self.schedule.rate(self.epoch, progress),
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            t: self.batches_before + i as u64 + 1,
+        }
+    }
+
+    fn dropout(&self, i: usize, layer: usize) -> Option<Dropout> {
+        (self.dropout > 0.0).then(|| Dropout {
+            p: self.dropout,
+            key: mask_key(self.seed, self.batches_before + i as u64, layer),
         })
     }
 }
 
 /// What every thread of a pass reads.
 struct Shared<'a> {
-    data: &'a Dataset,
-    order: &'a [usize],
-    batch_size: usize,
-    cost: Cost,
-    lr: f32,
-    bounds: &'a [usize],
-    partials: &'a [[Mutex<Array2<f32>>; 2]],
+    pass: &'a Pass<'a>,
+    plans: &'a [Plan],
+    forward: &'a [Exchange],
+    backward: &'a [Exchange],
     barrier: &'a SpinBarrier,
-}
-
-impl Shared<'_> {
-    fn columns(&self, slice: usize) -> Range<usize> {
-        self.bounds[slice]..self.bounds[slice + 1]
-    }
-
-    /// The columns of `slice` within the columns of `slices`.
-    fn columns_within(&self, slice: usize, slices: &Range<usize>) -> Range<usize> {
-        let first = self.bounds[slices.start];
-        self.bounds[slice] - first..self.bounds[slice + 1] - first
-    }
 }
 
 /// One thread's slices, parameters and buffers for a pass.
 struct Member<'a> {
     index: usize,
     slices: Range<usize>,
-    /// (H, columns of its slices).
-    w1: ArrayViewMut2<'a, f32>,
+    parts: Vec<Part<'a>>,
     ws: &'a mut Workspace,
-    b1: ArrayViewMut1<'a, f32>,
-    w2: ArrayViewMut2<'a, f32>,
-    b2: ArrayViewMut1<'a, f32>,
+    grads: &'a mut [Layer],
+}
+
+fn lock(buffer: &Mutex<Array2<f32>>) -> std::sync::MutexGuard<'_, Array2<f32>> {
+    buffer.lock().expect("no training thread panics")
 }
 
 impl Member<'_> {
     /// Trains on every batch of the pass, adding the scores to `total`
-    /// (only thread 0 scores).
-    fn run(
-        mut self,
-        shared: &Shared,
-        total: &mut Score,
-        laps: &mut impl Laps,
-        progress: Option<&ProgressBar>,
-    ) {
-        let columns = shared.bounds[self.slices.start]..shared.bounds[self.slices.end];
+    /// (only thread 0 scores and reports).
+    fn run(mut self, shared: &Shared, total: &mut Score, observer: &mut impl Observer) {
+        let pass = shared.pass;
+        let input = &shared.plans[0];
+        let columns = input.bounds[self.slices.start]..input.bounds[self.slices.end];
         let mut unreported = 0;
-        for (i, (batch, next)) in batches_with_next(shared.order, shared.batch_size).enumerate() {
-            gather_columns(self.ws, shared.data, batch.iter().copied(), columns.clone());
+        for (i, (batch, next)) in batches_with_next(pass.order, pass.batch_size).enumerate() {
+            gather_columns(
+                self.ws,
+                pass.data,
+                batch.iter().copied(),
+                columns.clone(),
+                pass.normalisation,
+            );
             if let Some(next) = next {
-                prefetch(shared.data, next);
+                prefetch(pass.data, next);
             }
-            laps.lap(Phase::Gather);
-            let batch_score = self.step(shared, i % 2, laps);
+            observer.lap(Phase::Gather);
+            let batch_score = self.step(shared, i, observer);
             if self.index == 0 {
                 total.add(batch_score);
                 unreported += batch.len();
-                if let Some(bar) =
-                    progress.filter(|_| i % crate::train::trainer::PROGRESS_EVERY == 0)
-                {
-                    bar.inc(std::mem::take(&mut unreported) as u64);
+                if i % PROGRESS_EVERY == 0 {
+                    observer.trained(std::mem::take(&mut unreported));
                 }
             }
         }
-        if let Some(bar) = progress {
-            bar.inc(unreported as u64);
+        if self.index == 0 {
+            observer.trained(unreported);
         }
     }
 
-    fn step(&mut self, shared: &Shared, parity: usize, laps: &mut impl Laps) -> Score {
-        let n = self.ws.rows;
-        for slice in self.slices.clone() {
-            let x = self.ws.x.slice(s![..n, shared.columns(slice)]);
-            let w1 = self
-                .w1
-                .slice(s![.., shared.columns_within(slice, &self.slices)]);
-            let mut partial = shared.partials[slice][parity]
-                .lock()
-                .expect("no thread panics");
-            general_mat_mul(1.0, &x, &w1.t(), 0.0, &mut partial.slice_mut(s![..n, ..]));
-        }
-        laps.lap(Phase::ForwardProducts);
-
-        shared.barrier.wait();
-        laps.lap(Phase::Sync);
-
-        let a1 = self.ws.a1.as_slice_mut().expect("buffers are row-major");
-        let a1 = &mut a1[..n * self.b1.len()];
-        for (slice, partials) in shared.partials.iter().enumerate() {
-            let partial = partials[parity].lock().expect("no thread panics");
-            let partial = &partial.as_slice().expect("buffers are row-major")[..a1.len()];
-            if slice == 0 {
-                a1.copy_from_slice(partial);
+    fn step(&mut self, shared: &Shared, i: usize, observer: &mut impl Observer) -> Score {
+        let pass = shared.pass;
+        let parity = i % 2;
+        let step = pass.step(i);
+        let last = shared.plans.len() - 1;
+        self.forward_input_layer(shared, parity, i, observer);
+        for l in 1..=last {
+            self.forward_layer(shared, l, parity, observer);
+            if l < last {
+                let bias = (shared.plans[l].split == Split::Whole).then(|| self.parts[l].b.view());
+                finish_hidden(self.ws, l, bias, pass.arch.activation, pass.dropout(i, l));
             } else {
-                a1.iter_mut().zip(partial).for_each(|(z, p)| *z += p);
+                let bias = (shared.plans[l].split == Split::Whole).then(|| self.parts[l].b.view());
+                finish_output(self.ws, bias, pass.arch.output);
             }
+            observer.lap(Phase::ForwardElementwise);
         }
-        forward_from_input_products(
-            self.ws,
-            self.b1.view(),
-            self.w2.view(),
-            self.b2.view(),
-            laps,
-        );
         let batch_score = if self.index == 0 {
-            score(self.ws, shared.cost)
+            score(self.ws, pass.arch)
         } else {
             Score::default()
         };
-        laps.lap(Phase::ForwardElementwise);
-        backward_timed(self.ws, self.w2.view(), shared.cost, laps);
-
-        update_all_but_w1(
-            self.w2.view_mut(),
-            self.b2.view_mut(),
-            self.b1.view_mut(),
-            self.ws,
-            shared.lr,
-        );
-        let d1 = self.ws.d1.slice(s![..n, ..]);
-        for slice in self.slices.clone() {
-            let x = self.ws.x.slice(s![..n, shared.columns(slice)]);
-            let w1 = self
-                .w1
-                .slice_mut(s![.., shared.columns_within(slice, &self.slices)]);
-            update_weights(w1, d1, x, shared.lr);
+        output_deltas(self.ws, pass.arch);
+        observer.lap(Phase::BackwardElementwise);
+        for l in (1..=last).rev() {
+            self.backward_layer(shared, l, parity, &step, observer);
+            hidden_deltas(self.ws, l - 1, pass.arch.activation);
+            observer.lap(Phase::BackwardElementwise);
         }
-        laps.lap(Phase::Update);
+        self.step_input_layer(shared, &step);
+        observer.lap(Phase::Update);
         batch_score
     }
+
+    /// x·w_0ᵀ from the slices' partials, then the first hidden layer's
+    /// bias, activation and dropout.
+    fn forward_input_layer(
+        &mut self,
+        shared: &Shared,
+        parity: usize,
+        i: usize,
+        observer: &mut impl Observer,
+    ) {
+        let n = self.ws.rows;
+        let plan = &shared.plans[0];
+        for slice in self.slices.clone() {
+            let x = self.ws.x.slice(s![..n, plan.range(slice)]);
+            let w = self.parts[0]
+                .w
+                .slice(s![.., plan.range_within(slice, &self.slices)]);
+            let mut partial = lock(&shared.forward[0][slice][parity]);
+            general_mat_mul(1.0, &x, &w.t(), 0.0, &mut partial.slice_mut(s![..n, ..]));
+        }
+        observer.lap(Phase::ForwardProducts);
+        shared.barrier.wait();
+        observer.lap(Phase::Sync);
+        let a = &mut self.ws.hidden[0].a;
+        let len = n * a.ncols();
+        let a = flat_mut(a, len);
+        for (slice, partials) in shared.forward[0].iter().enumerate() {
+            let partial = lock(&partials[parity]);
+            let partial = flat(&partial, len);
+            if slice == 0 {
+                a.copy_from_slice(partial);
+            } else {
+                a.iter_mut().zip(partial).for_each(|(z, p)| *z += p);
+            }
+        }
+        let pass = shared.pass;
+        finish_hidden(
+            self.ws,
+            0,
+            Some(self.parts[0].b.view()),
+            pass.arch.activation,
+            pass.dropout(i, 0),
+        );
+        observer.lap(Phase::ForwardElementwise);
+    }
+
+    /// Layer l's products into its output buffer (the bias already added
+    /// for a cut layer, whose bias rows only their owner may read).
+    fn forward_layer(
+        &mut self,
+        shared: &Shared,
+        l: usize,
+        parity: usize,
+        observer: &mut impl Observer,
+    ) {
+        let n = self.ws.rows;
+        let plan = &shared.plans[l];
+        let part = &self.parts[l];
+        if plan.split == Split::Whole {
+            let (input, mut output) = self.ws.input_and_output(l, shared.pass.dropout > 0.0);
+            general_mat_mul(1.0, &input, &part.w.t(), 0.0, &mut output);
+            observer.lap(Phase::ForwardProducts);
+            return;
+        }
+        let input = self.ws.input(l, shared.pass.dropout > 0.0);
+        for slice in self.slices.clone() {
+            let rows = plan.range_within(slice, &self.slices);
+            let mut block = lock(&shared.forward[l][slice][parity]);
+            let mut block = block.slice_mut(s![..n, ..]);
+            general_mat_mul(
+                1.0,
+                &input,
+                &part.w.slice(s![rows.clone(), ..]).t(),
+                0.0,
+                &mut block,
+            );
+            add_to_rows(
+                block.as_slice_mut().expect("blocks are row-major"),
+                part.b.slice(s![rows]),
+            );
+        }
+        observer.lap(Phase::ForwardProducts);
+        shared.barrier.wait();
+        observer.lap(Phase::Sync);
+        let (_, mut output) = self.ws.input_and_output(l, false);
+        for (slice, blocks) in shared.forward[l].iter().enumerate() {
+            let block = lock(&blocks[parity]);
+            output
+                .slice_mut(s![.., plan.range(slice)])
+                .assign(&block.slice(s![..n, ..]));
+        }
+        observer.lap(Phase::ForwardElementwise);
+    }
+
+    /// ∂C/∂(layer l's input) into the previous hidden layer's dz, then layer
+    /// l's step, which must come after: the first reads the weights.
+    fn backward_layer(
+        &mut self,
+        shared: &Shared,
+        l: usize,
+        parity: usize,
+        step: &Step,
+        observer: &mut impl Observer,
+    ) {
+        let n = self.ws.rows;
+        let plan = &shared.plans[l];
+        let part = &mut self.parts[l];
+        let mut grad = self.grads.get_mut(l);
+        let Workspace { hidden, dz_out, .. } = &mut *self.ws;
+        let (below, above) = hidden.split_at_mut(l);
+        let HiddenBuffers {
+            a,
+            kept,
+            dz: d_input,
+            ..
+        } = &mut below[l - 1];
+        let input = if shared.pass.dropout > 0.0 {
+            &*kept
+        } else {
+            &*a
+        }
+        .slice(s![..n, ..]);
+        let dz = match above.first() {
+            Some(h) => h.dz.slice(s![..n, ..]),
+            None => dz_out.slice(s![..n, ..]),
+        };
+        if plan.split == Split::Whole {
+            general_mat_mul(1.0, &dz, &part.w, 0.0, &mut d_input.slice_mut(s![..n, ..]));
+            observer.lap(Phase::BackwardProducts);
+            step_block(
+                step,
+                part.w.view_mut(),
+                states(part.w_state.iter_mut().map(|s| s.view_mut())),
+                part.b.view_mut(),
+                states(part.b_state.iter_mut().map(|s| s.view_mut())),
+                grad,
+                dz,
+                input,
+            );
+            observer.lap(Phase::Update);
+            return;
+        }
+        for slice in self.slices.clone() {
+            let rows = plan.range_within(slice, &self.slices);
+            let dz_s = dz.slice(s![.., plan.range(slice)]);
+            let mut partial = lock(&shared.backward[l][slice][parity]);
+            general_mat_mul(
+                1.0,
+                &dz_s,
+                &part.w.slice(s![rows.clone(), ..]),
+                0.0,
+                &mut partial.slice_mut(s![..n, ..]),
+            );
+            observer.lap(Phase::BackwardProducts);
+            step_block(
+                step,
+                part.w.slice_mut(s![rows.clone(), ..]),
+                states(
+                    part.w_state
+                        .iter_mut()
+                        .map(|s| s.slice_mut(s![rows.clone(), ..])),
+                ),
+                part.b.slice_mut(s![rows.clone()]),
+                states(
+                    part.b_state
+                        .iter_mut()
+                        .map(|s| s.slice_mut(s![rows.clone()])),
+                ),
+                grad.as_deref_mut(),
+                dz_s,
+                input,
+            );
+            observer.lap(Phase::Update);
+        }
+        shared.barrier.wait();
+        observer.lap(Phase::Sync);
+        let len = n * d_input.ncols();
+        let d_input = flat_mut(d_input, len);
+        for (slice, partials) in shared.backward[l].iter().enumerate() {
+            let partial = lock(&partials[parity]);
+            let partial = flat(&partial, len);
+            if slice == 0 {
+                d_input.copy_from_slice(partial);
+            } else {
+                d_input.iter_mut().zip(partial).for_each(|(d, p)| *d += p);
+            }
+        }
+        observer.lap(Phase::BackwardElementwise);
+    }
+
+    /// The input layer's step: each slice's columns, then the bias every
+    /// thread keeps.
+    fn step_input_layer(&mut self, shared: &Shared, step: &Step) {
+        let n = self.ws.rows;
+        let plan = &shared.plans[0];
+        let part = &mut self.parts[0];
+        let mut grad = self.grads.first_mut();
+        let dz = self.ws.hidden[0].dz.slice(s![..n, ..]);
+        for slice in self.slices.clone() {
+            let columns = plan.range_within(slice, &self.slices);
+            let x = self.ws.x.slice(s![..n, plan.range(slice)]);
+            let w_state = states(
+                part.w_state
+                    .iter_mut()
+                    .map(|s| s.slice_mut(s![.., columns.clone()])),
+            );
+            let w_grad = grad
+                .as_mut()
+                .map(|g| g.w.slice_mut(s![.., ..columns.len()]));
+            step.weights(part.w.slice_mut(s![.., columns]), w_state, w_grad, dz, x);
+        }
+        let b_state = states(part.b_state.iter_mut().map(|s| s.view_mut()));
+        step.bias(part.b.view_mut(), b_state, grad.map(|g| g.b.view_mut()), dz);
+    }
 }
+
+/// Steps a block of a layer's rows: weights from deltas (B, rows) and
+/// inputs (B, in), and the bias rows.
+#[allow(clippy::too_many_arguments)]
+fn step_block(
+    step: &Step,
+    w: ArrayViewMut2<f32>,
+    w_state: States<Ix2>,
+    b: ArrayViewMut1<f32>,
+    b_state: States<Ix1>,
+    grad: Option<&mut Layer>,
+    deltas: ArrayView2<f32>,
+    inputs: ArrayView2<f32>,
+) {
+    let rows = w.nrows();
+    let (w_grad, b_grad) = match grad {
+        Some(g) => (
+            Some(g.w.slice_mut(s![..rows, ..])),
+            Some(g.b.slice_mut(s![..rows])),
+        ),
+        None => (None, None),
+    };
+    step.weights(w, w_state, w_grad, deltas, inputs);
+    step.bias(b, b_state, b_grad, deltas);
+}
+
+/// Batches between progress reports: often enough to look live, rare
+/// enough to cost nothing.
+const PROGRESS_EVERY: usize = 64;

@@ -3,63 +3,26 @@
 
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::data::batch::gather;
+use crate::data::batch::{gather, pixel_stats, Normalisation};
 use crate::data::dataset::{Dataset, Mnist};
 use crate::error::{Error, Result};
 use crate::io::metrics::EpochReport;
-use crate::nn::cost::Cost;
-use crate::nn::network::{forward, score, Init, Params, Score};
-use crate::nn::sgd::learning_rate;
+use crate::nn::arch::Arch;
+use crate::nn::network::{forward, score, Score};
+use crate::nn::params::Params;
 use crate::nn::workspace::Workspace;
-use crate::train::profile::Laps;
-use crate::train::team::Team;
-
-/// Everything that defines a run. The defaults are the tutorial's best
-/// setting.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TrainConfig {
-    pub hidden: usize,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f32,
-    /// lr(epoch) = lr / (1 + lr_decay · epoch).
-    pub lr_decay: f32,
-    pub cost: Cost,
-    pub init: Init,
-    pub seed: u64,
-    /// Training threads; 0 (`AUTO_THREADS`) lets each epoch measure one
-    /// thread against two and keep the faster (see `Trainer::train_on`).
-    pub threads: usize,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            hidden: 30,
-            epochs: 30,
-            batch_size: 20,
-            lr: 1.0,
-            lr_decay: DEFAULT_LR_DECAY,
-            cost: Cost::CrossEntropy,
-            init: Init::Kaiming,
-            seed: DEFAULT_SEED,
-            threads: AUTO_THREADS,
-        }
-    }
-}
-
-/// `threads` value that chooses the thread count while training.
-pub const AUTO_THREADS: usize = 0;
+use crate::train::config::{Normalise, TrainConfig, AUTO_THREADS};
+use crate::train::observer::Observer;
+use crate::train::team::{team_floats, OptimState, Pass, Team};
 
 /// The most threads an automatic choice considers: two where the machine
 /// has two cores or more, else one. One and two threads give the same
-/// results bit for bit (slices.rs), so choosing between them changes only
-/// the speed. More than two are never chosen: they cut the input layer into
+/// results bit for bit (team.rs), so choosing between them changes only
+/// the speed. More than two are never chosen: they cut the layers into
 /// more slices, which rounds differently, and that is for the user to ask.
 fn most_auto_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
@@ -70,61 +33,24 @@ fn most_auto_threads() -> usize {
 /// epoch, large next to the cost of starting a thread.
 const PROBE_SAMPLES: usize = 2_000;
 
-/// The default decay; see the README for how it was chosen.
-pub const DEFAULT_LR_DECAY: f32 = 0.1;
-
-/// The default seed. Final accuracy varies by about ±0.4% with the seed (the
-/// README gives the spread over seeds 1 to 5); this one lands near the
-/// middle at H=90 and above it at H=30.
-pub const DEFAULT_SEED: u64 = 3;
-
-impl TrainConfig {
-    /// Rejects settings that cannot train, naming the flag at fault.
-    pub fn validate(&self) -> Result<()> {
-        let positive = |name: &str, value: usize| {
-            if value == 0 {
-                Err(Error::Config(format!("--{name} must be at least 1")))
-            } else {
-                Ok(())
-            }
-        };
-        positive("hidden", self.hidden)?;
-        positive("epochs", self.epochs)?;
-        positive("batch-size", self.batch_size)?;
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::Config(format!(
-                "--lr must be a positive finite number, got {}",
-                self.lr
-            )));
-        }
-        if !(self.lr_decay.is_finite() && self.lr_decay >= 0.0) {
-            return Err(Error::Config(format!(
-                "--lr-decay must be a finite number >= 0, got {}",
-                self.lr_decay
-            )));
-        }
-        Ok(())
-    }
-}
-
 /// Share of saturated output units (|z| > 15) in an epoch beyond which the
 /// run has diverged. The default run stays under 0.2; a lr of 100 drives
 /// nearly every unit there within the first epoch.
 pub const DIVERGED_SATURATION: f64 = 0.9;
 
 /// Why an epoch counts as diverged, if it does: a loss or weight that is no
-/// longer finite, a training loss worse than a network that answers 0.5 on
-/// every output (it knows less than nothing), or outputs stuck in saturation.
-pub fn divergence(train: &Score, params: &Params, cost: Cost) -> Option<String> {
+/// longer finite, a training loss worse than a network that has learned
+/// nothing (it knows less than nothing), or outputs stuck in saturation.
+pub fn divergence(train: &Score, params: &Params, arch: &Arch) -> Option<String> {
     let loss = train.mean_loss();
-    let know_nothing = cost.know_nothing_loss();
+    let know_nothing = arch.output.know_nothing_loss(arch.cost);
     if !loss.is_finite() {
         Some("the training loss is not finite".into())
     } else if !params.is_finite() {
         Some("the weights are not finite".into())
     } else if loss > know_nothing {
         Some(format!(
-            "training loss {loss:.3} is worse than the {know_nothing:.3} of answering 0.5 everywhere"
+            "training loss {loss:.3} is worse than the {know_nothing:.3} of a network that has learned nothing"
         ))
     } else if train.saturated_share() > DIVERGED_SATURATION {
         Some(format!(
@@ -136,13 +62,26 @@ pub fn divergence(train: &Score, params: &Params, cost: Cost) -> Option<String> 
     }
 }
 
-/// The network with its buffers and random stream.
+/// Bytes of memory this machine can still give, where /proc says.
+fn available_memory() -> Option<u128> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The network with its optimiser state, buffers and random stream.
 pub struct Trainer {
     pub config: TrainConfig,
     pub params: Params,
-    /// Advanced through each epoch's batches when set (the CLI sets it when
-    /// stderr is a terminal).
-    pub progress: Option<ProgressBar>,
+    pub state: OptimState,
+    pub normalisation: Normalisation,
+    /// Epochs trained so far: the schedule's position.
+    pub epochs_done: usize,
+    /// Batches trained so far over the whole run.
+    pub batches_done: u64,
+    /// Epochs of the whole run, for the schedules that end somewhere.
+    pub total_epochs: usize,
     /// The training threads and their buffers (which evaluation borrows).
     team: Team,
     /// Threads the last pass trained on (for most of its batches).
@@ -155,51 +94,80 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Draws the initial weights from the seed. `config` must be valid.
-    pub fn new(config: TrainConfig) -> Self {
-        let mut rng = StdRng::seed_from_u64(config.seed);
-        let params = Params::new(config.hidden, config.init, &mut rng);
+    /// Checks `config`, refuses buffers that would not fit in memory, then
+    /// draws the initial weights from the seed. Dataset normalisation takes
+    /// its figures from `train`.
+    pub fn new(config: TrainConfig, train: &Dataset) -> Result<Self> {
+        config.validate()?;
         let most = match config.threads {
             AUTO_THREADS => most_auto_threads(),
             fixed => fixed,
         };
-        let team = Team::new(most, config.batch_size, config.hidden);
-        Self {
+        let sizes = config.hidden.sizes();
+        let floats = team_floats(
+            &sizes,
+            config.batch_size,
+            most,
+            config.optimizer,
+            config.dropout > 0.0,
+        );
+        let needed = floats * 4;
+        if let Some(available) = available_memory().filter(|&a| needed > a) {
+            return Err(Error::Config(format!(
+                "784-{}-10 at batch {} on {most} thread{} needs {:.1} GB for its buffers; this machine has {:.1} GB available",
+                config.hidden,
+                config.batch_size,
+                if most == 1 { "" } else { "s" },
+                needed as f64 / 1e9,
+                available as f64 / 1e9
+            )));
+        }
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let params = Params::new(&sizes, config.init, &mut rng);
+        let normalisation = match config.normalise {
+            Normalise::Batch => Normalisation::PerBatch,
+            Normalise::Dataset => {
+                let (mean, std) = pixel_stats(train);
+                Normalisation::Fixed { mean, std }
+            }
+        };
+        Ok(Self {
+            state: OptimState::zeros(&sizes, config.optimizer),
+            team: Team::new(
+                most,
+                config.batch_size,
+                &sizes,
+                config.optimizer,
+                config.dropout > 0.0,
+            ),
+            total_epochs: config.epochs,
             config,
             params,
-            progress: None,
-            team,
+            normalisation,
+            epochs_done: 0,
+            batches_done: 0,
             threads_used: most,
             eval_scores: Vec::new(),
             order: Vec::new(),
             rng,
-        }
+        })
     }
 
-    /// One pass over `data` in a fresh random order at rate `lr`. The score
-    /// is the running one: each batch is scored just before its update.
-    pub fn train_epoch(&mut self, data: &Dataset, lr: f32) -> Score {
-        self.train_epoch_timed(data, lr, &mut ())
-    }
-
-    /// `train_epoch`, reporting where the time goes to `laps`.
-    pub fn train_epoch_timed(
-        &mut self,
-        data: &Dataset,
-        lr: f32,
-        laps: &mut (impl Laps + Send),
-    ) -> Score {
+    /// One epoch over `data` in a fresh random order. The score is the
+    /// running one: each batch is scored just before its update.
+    pub fn train_epoch(&mut self, data: &Dataset, observer: &mut impl Observer) -> Score {
         self.order.clear();
         self.order.extend(0..data.len());
         self.order.shuffle(&mut self.rng);
         let order = std::mem::take(&mut self.order);
-        let score = self.train_on(data, &order, lr, laps);
+        let score = self.train_on(data, &order, observer);
         self.order = order;
+        self.epochs_done += 1;
         score
     }
 
     /// Trains on the items `order` of `data`, in that order, in batches of
-    /// the batch size (the last may be shorter).
+    /// the batch size (the last may be shorter), as the current epoch.
     ///
     /// With `threads` = `AUTO_THREADS` on a machine with two cores, the
     /// first `PROBE_SAMPLES` train on one thread, the next on two, and the
@@ -212,48 +180,89 @@ impl Trainer {
         &mut self,
         data: &Dataset,
         order: &[usize],
-        lr: f32,
-        laps: &mut (impl Laps + Send),
+        observer: &mut impl Observer,
     ) -> Score {
         let mut total = Score::default();
+        let batch_size = self.config.batch_size;
+        let batches = order.len().div_ceil(batch_size);
         let most = self.team.threads();
-        let probe = PROBE_SAMPLES.div_ceil(self.config.batch_size) * self.config.batch_size;
+        let probe = PROBE_SAMPLES.div_ceil(batch_size) * batch_size;
         if self.config.threads != AUTO_THREADS || most == 1 || order.len() < 4 * probe {
-            self.train_part(self.threads_used, &mut total, data, order, lr, laps);
+            self.train_part(
+                self.threads_used,
+                &mut total,
+                data,
+                order,
+                (0, batches),
+                observer,
+            );
             return total;
         }
         let (on_one, rest) = order.split_at(probe);
         let (on_two, rest) = rest.split_at(probe);
-        let one = self.train_part(1, &mut total, data, on_one, lr, laps);
-        let two = self.train_part(2, &mut total, data, on_two, lr, laps);
+        let probe_batches = probe / batch_size;
+        let one = self.train_part(1, &mut total, data, on_one, (0, batches), observer);
+        let two = self.train_part(
+            2,
+            &mut total,
+            data,
+            on_two,
+            (probe_batches, batches),
+            observer,
+        );
         self.threads_used = if two < one { 2 } else { 1 };
-        self.train_part(self.threads_used, &mut total, data, rest, lr, laps);
+        self.train_part(
+            self.threads_used,
+            &mut total,
+            data,
+            rest,
+            (2 * probe_batches, batches),
+            observer,
+        );
         total
     }
 
-    /// Trains on `order` with `threads` threads; returns the time it took.
+    /// Trains on `order` with `threads` threads, `place` = (its first
+    /// batch's number within the epoch, the epoch's batches); returns the
+    /// time it took.
     fn train_part(
         &mut self,
         threads: usize,
         total: &mut Score,
         data: &Dataset,
         order: &[usize],
-        lr: f32,
-        laps: &mut (impl Laps + Send),
+        place: (usize, usize),
+        observer: &mut impl Observer,
     ) -> Duration {
         let started = Instant::now();
-        self.team.train(
-            threads,
-            total,
-            &mut self.params,
+        let config = &self.config;
+        let arch = config.arch();
+        let pass = Pass {
             data,
             order,
-            self.config.batch_size,
-            self.config.cost,
-            lr,
-            laps,
-            self.progress.as_ref(),
+            batch_size: config.batch_size,
+            arch: &arch,
+            normalisation: self.normalisation,
+            schedule: config.lr_schedule(self.total_epochs),
+            epoch: self.epochs_done,
+            first_batch_in_epoch: place.0,
+            batches_in_epoch: place.1,
+            batches_before: self.batches_done,
+            optimizer: config.optimizer,
+            momentum: config.momentum,
+            weight_decay: config.weight_decay,
+            dropout: config.dropout,
+            seed: config.seed,
+        };
+        self.team.train(
+            threads,
+            &pass,
+            &mut self.params,
+            &mut self.state,
+            total,
+            observer,
         );
+        self.batches_done += order.len().div_ceil(config.batch_size) as u64;
         started.elapsed()
     }
 
@@ -263,27 +272,32 @@ impl Trainer {
     }
 
     /// Scores `data` in file order, in batches of the training batch size
-    /// (standardisation is per batch, so evaluation batches like training),
-    /// on as many threads as the last pass trained on, each taking a run of
-    /// consecutive batches.
+    /// (standardisation may be per batch, so evaluation batches like
+    /// training), on as many threads as the last pass trained on, each
+    /// taking a run of consecutive batches.
     pub fn evaluate(&mut self, data: &Dataset) -> Score {
         let batch_size = self.config.batch_size;
         let batches = data.len().div_ceil(batch_size);
         self.eval_scores.resize(batches, Score::default());
         let threads = self.threads_used;
         let per_thread = batches.div_ceil(threads).max(1);
-        let (params, cost) = (&self.params, self.config.cost);
+        let arch = self.config.arch();
+        let (params, normalisation, arch) = (&self.params, self.normalisation, &arch);
         let mut parts = self
             .team
             .workspaces_mut()
-            .iter_mut()
             .zip(self.eval_scores.chunks_mut(per_thread).enumerate());
         let evaluate_part = |(ws, (part, scores)): (&mut Workspace, (usize, &mut [Score]))| {
             for (i, slot) in scores.iter_mut().enumerate() {
                 let start = (part * per_thread + i) * batch_size;
-                gather(ws, data, start..(start + batch_size).min(data.len()));
-                forward(params, ws);
-                *slot = score(ws, cost);
+                gather(
+                    ws,
+                    data,
+                    start..(start + batch_size).min(data.len()),
+                    normalisation,
+                );
+                forward(params, arch, ws);
+                *slot = score(ws, arch);
             }
         };
         if threads == 1 {
@@ -306,10 +320,6 @@ impl Trainer {
     }
 }
 
-/// Batches between progress-bar updates: often enough to look live, rare
-/// enough to cost nothing.
-pub(crate) const PROGRESS_EVERY: usize = 64;
-
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -318,60 +328,42 @@ pub struct RunSummary {
     pub diverged: Option<String>,
 }
 
-/// Trains for `config.epochs` epochs, calling `on_epoch` after each. An
-/// epoch that ends diverged says so in its report; training goes on (the
-/// decaying rate may yet rescue a saturated network) unless the weights are
-/// no longer finite, when nothing more can be learned. The run counts as
-/// diverged if its last epoch did.
+/// Trains `trainer.config.epochs` more epochs, calling `on_epoch` after
+/// each. An epoch that ends diverged says so in its report; training goes
+/// on (the decaying rate may yet rescue a saturated network) unless the
+/// weights are no longer finite, when nothing more can be learned. The run
+/// counts as diverged if its last epoch did.
 pub fn run(
-    config: &TrainConfig,
+    trainer: &mut Trainer,
     data: &Mnist,
-    progress: Option<ProgressBar>,
-    on_epoch: impl FnMut(&EpochReport) -> Result<()>,
-) -> Result<(Trainer, RunSummary)> {
-    config.validate()?;
-    let mut trainer = Trainer::new(config.clone());
-    trainer.progress = progress;
-    run_from(trainer, 0, data, on_epoch)
-}
-
-/// `run` for a trainer that may hold trained weights: epochs are numbered,
-/// and the learning rate scheduled, from `epochs_done` on.
-pub fn run_from(
-    mut trainer: Trainer,
-    epochs_done: usize,
-    data: &Mnist,
+    observer: &mut impl Observer,
     mut on_epoch: impl FnMut(&EpochReport) -> Result<()>,
-) -> Result<(Trainer, RunSummary)> {
-    let config = trainer.config.clone();
-    config.validate()?;
-    // Threads share out the input layer (slices.rs); OpenBLAS threading does
-    // not pay at these shapes, so each product stays on its caller's thread.
+) -> Result<RunSummary> {
+    let epochs = trainer.config.epochs;
+    trainer.total_epochs = trainer.epochs_done + epochs;
+    // Threads share out the layers (team.rs); OpenBLAS threading does not
+    // pay at these shapes, so each product stays on its caller's thread.
     crate::blas::set_threads(1);
     let mut summary = RunSummary {
-        reports: Vec::with_capacity(config.epochs),
+        reports: Vec::with_capacity(epochs),
         diverged: None,
     };
-    for epoch in epochs_done..epochs_done + config.epochs {
-        let lr = learning_rate(config.lr, config.lr_decay, epoch);
+    let arch = trainer.config.arch();
+    for _ in 0..epochs {
+        let epoch = trainer.epochs_done;
+        let lr = trainer
+            .config
+            .lr_schedule(trainer.total_epochs)
+            .rate(epoch, 0.0);
+        observer.epoch_started(epoch + 1, trainer.total_epochs, data.train.len());
         let started = Instant::now();
-        if let Some(bar) = &trainer.progress {
-            bar.reset();
-            bar.set_length(data.train.len() as u64);
-            bar.set_message(format!(
-                "epoch {}/{}",
-                epoch + 1,
-                epochs_done + config.epochs
-            ));
-        }
-        let train = trainer.train_epoch(&data.train, lr);
+        let train = trainer.train_epoch(&data.train, observer);
         let train_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let test = trainer.evaluate(&data.test);
         let eval_seconds = started.elapsed().as_secs_f64();
 
-        let diverged = divergence(&train, &trainer.params, config.cost);
-        let (w1_norm, w2_norm) = trainer.params.weight_norms();
+        let diverged = divergence(&train, &trainer.params, &arch);
         let report = EpochReport {
             epoch: epoch + 1,
             lr,
@@ -383,8 +375,7 @@ pub fn run_from(
             eval_seconds,
             diverged: diverged.is_some(),
             output_saturation: train.saturated_share(),
-            w1_norm,
-            w2_norm,
+            weight_norms: trainer.params.weight_norms(),
         };
         on_epoch(&report)?;
         summary.reports.push(report);
@@ -393,5 +384,5 @@ pub fn run_from(
             break;
         }
     }
-    Ok((trainer, summary))
+    Ok(summary)
 }

@@ -84,6 +84,24 @@ pub fn write_mnist_dir(dir: &Path, data: &Mnist, gzipped: bool) {
     }
 }
 
+/// The deep network the allocation and speed checks use: two hidden
+/// layers (the second wide enough to be shared out by units), ReLU,
+/// softmax, Adam, dropout and weight decay.
+pub fn deep_config() -> mnist_mlp::train::TrainConfig {
+    let mut config = mnist_mlp::train::TrainConfig::default();
+    for (key, value) in [
+        ("hidden", "256-300"),
+        ("activation", "relu"),
+        ("output", "softmax"),
+        ("optimizer", "adam"),
+        ("dropout", "0.2"),
+        ("weight_decay", "0.0001"),
+    ] {
+        config.set(key, value).unwrap();
+    }
+    config
+}
+
 /// Runs the binary with `args`, with no `$MNIST_DIR` from the caller.
 pub fn mnist_mlp(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
@@ -93,3 +111,4 @@ pub fn mnist_mlp(args: &[&str]) -> Output {
         .unwrap()
 }
 pub mod naive;
+pub mod reference;

@@ -1,6 +1,8 @@
-//! Where a training step spends its time. The step functions report laps
-//! to a `Laps`; the unit type `()` ignores them (and compiles to nothing),
-//! `PhaseClock` adds each lap's time to its phase.
+//! What the training step reports as it goes: laps (where its time goes)
+//! and progress (samples trained). The step knows only the `Observer`
+//! trait; the unit type `()` ignores everything (and compiles to nothing),
+//! `PhaseClock` adds each lap's time to its phase, and the command line
+//! passes a progress bar.
 
 use std::time::{Duration, Instant};
 
@@ -9,12 +11,12 @@ pub enum Phase {
     /// Batch gather, u8 → f32 and standardisation.
     Gather,
     ForwardProducts,
-    /// Bias, sigmoid and scoring.
+    /// Bias, activation, dropout and scoring.
     ForwardElementwise,
     BackwardProducts,
-    /// Output deltas and the sigmoid derivative.
+    /// Output deltas and the activation derivatives.
     BackwardElementwise,
-    /// The sgemm weight updates and the bias updates.
+    /// The optimiser steps of weights and biases.
     Update,
     /// Waiting for the other threads.
     Sync,
@@ -48,15 +50,19 @@ impl Phase {
     }
 }
 
-pub trait Laps {
+pub trait Observer: Send {
     /// The time since the previous lap was spent in `phase`.
-    fn lap(&mut self, phase: Phase);
+    #[inline(always)]
+    fn lap(&mut self, _phase: Phase) {}
+
+    /// Epoch `epoch` (from 1) of `last` starts, over `samples` samples.
+    fn epoch_started(&mut self, _epoch: usize, _last: usize, _samples: usize) {}
+
+    /// `samples` more samples have been trained on.
+    fn trained(&mut self, _samples: usize) {}
 }
 
-impl Laps for () {
-    #[inline(always)]
-    fn lap(&mut self, _: Phase) {}
-}
+impl Observer for () {}
 
 /// Accumulates time per phase.
 #[derive(Debug, Clone)]
@@ -79,7 +85,7 @@ impl PhaseClock {
     }
 }
 
-impl Laps for PhaseClock {
+impl Observer for PhaseClock {
     fn lap(&mut self, phase: Phase) {
         let now = Instant::now();
         self.totals[phase as usize] += now - self.last;

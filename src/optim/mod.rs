@@ -1,0 +1,192 @@
+//! How the gradient becomes a step: the optimisers, and the learning-rate
+//! schedules that set their rate each batch.
+//!
+//! Every rule is written for one parameter tensor w with its gradient g
+//! (the batch mean of ∂C/∂w, plus λw for L2 weight decay where the rule
+//! adds it) and the state it keeps, which has w's shape:
+//!
+//! ```text
+//! - sgd:      w −= lr·g. Fused: g never exists, one sgemm with
+//!             alpha = −lr and beta = 1 − lr·λ writes straight into w.
+//! - momentum: v = μv + g;  w −= lr·v                     (PyTorch's form)
+//! - nesterov: v = μv + g;  w −= lr·(g + μv)
+//! - adam:     m = β1·m + (1 − β1)·g;  v = β2·v + (1 − β2)·g²;
+//!             w −= lr·m̂ / (√v̂ + ε), m̂ = m / (1 − β1^t), v̂ = v / (1 − β2^t)
+//! - adamw:    adam on the plain gradient, and w −= lr·λ·w apart from it.
+//! ```
+//!
+//! Biases take the same rule without weight decay.
+
+pub mod schedule;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{
+    ArrayView, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, Axis, Dimension, Ix1, Ix2,
+    Zip,
+};
+
+pub const ADAM_BETA1: f32 = 0.9;
+pub const ADAM_BETA2: f32 = 0.999;
+pub const ADAM_EPSILON: f32 = 1e-8;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Optimizer {
+    Sgd,
+    Momentum,
+    Nesterov,
+    Adam,
+    Adamw,
+}
+
+crate::nn::arch::display_as_value_name!(Optimizer);
+
+impl Optimizer {
+    /// The learning rate when `--lr` is not given.
+    pub fn default_lr(self) -> f32 {
+        match self {
+            // The tutorial's rate, for the mean gradient of the batch.
+            Optimizer::Sgd => 1.0,
+            // The step is lr/(1 − μ) times the gradient once v settles:
+            // 0.1 at μ = 0.9 moves like sgd at 1.0.
+            Optimizer::Momentum | Optimizer::Nesterov => 0.1,
+            // Adam's steps are about lr in size whatever the gradient's scale.
+            Optimizer::Adam | Optimizer::Adamw => 0.001,
+        }
+    }
+
+    /// Tensors of state per parameter tensor.
+    pub fn state_tensors(self) -> usize {
+        match self {
+            Optimizer::Sgd => 0,
+            Optimizer::Momentum | Optimizer::Nesterov => 1,
+            Optimizer::Adam | Optimizer::Adamw => 2,
+        }
+    }
+
+    /// Whether the gradient must be written out before the step (all but
+    /// sgd, whose step is fused into the product).
+    pub fn needs_gradient(self) -> bool {
+        self != Optimizer::Sgd
+    }
+}
+
+/// The state tensors of one parameter tensor (block), as many as
+/// `Optimizer::state_tensors` says, the rest `None`. An array, not a Vec:
+/// the step runs every batch and must not allocate.
+pub type States<'a, D> = [Option<ArrayViewMut<'a, f32, D>>; 2];
+
+/// `States` from the views that `views` gives, in order.
+pub fn states<'a, D: Dimension>(
+    mut views: impl Iterator<Item = ArrayViewMut<'a, f32, D>>,
+) -> States<'a, D> {
+    [views.next(), views.next()]
+}
+
+/// Everything one batch's step needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    pub optimizer: Optimizer,
+    pub lr: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    /// Steps taken so far, this one included (Adam's bias correction).
+    pub t: u64,
+}
+
+impl Step {
+    /// Steps the weights w (out, in) of a layer, or a block of them, given
+    /// the batch's deltas (B, out) and inputs (B, in): g = deltasᵀ·inputs
+    /// (the deltas already carry the batch mean's 1/B), written to `grad`
+    /// (w's shape) for every rule but sgd.
+    pub fn weights(
+        &self,
+        mut w: ArrayViewMut2<f32>,
+        state: States<Ix2>,
+        grad: Option<ArrayViewMut2<f32>>,
+        deltas: ArrayView2<f32>,
+        inputs: ArrayView2<f32>,
+    ) {
+        if self.optimizer == Optimizer::Sgd {
+            let keep = 1.0 - self.lr * self.weight_decay;
+            general_mat_mul(-self.lr, &deltas.t(), &inputs, keep, &mut w);
+            return;
+        }
+        let mut grad = grad.expect("a gradient buffer for every rule but sgd");
+        general_mat_mul(1.0, &deltas.t(), &inputs, 0.0, &mut grad);
+        self.apply(w, state, grad.view(), self.weight_decay);
+    }
+
+    /// Steps a bias b (out) given the batch's deltas (B, out): g = Σ_rows deltas.
+    pub fn bias(
+        &self,
+        mut b: ArrayViewMut1<f32>,
+        state: States<Ix1>,
+        grad: Option<ArrayViewMut1<f32>>,
+        deltas: ArrayView2<f32>,
+    ) {
+        if self.optimizer == Optimizer::Sgd {
+            for row in deltas.axis_iter(Axis(0)) {
+                for (b, &d) in b.iter_mut().zip(row) {
+                    *b -= self.lr * d;
+                }
+            }
+            return;
+        }
+        let mut grad = grad.expect("a gradient buffer for every rule but sgd");
+        grad.fill(0.0);
+        for row in deltas.axis_iter(Axis(0)) {
+            grad += &row;
+        }
+        self.apply(b, state, grad.view(), 0.0);
+    }
+
+    /// One step of the rule for w with gradient g (before weight decay).
+    fn apply<D: Dimension>(
+        &self,
+        w: ArrayViewMut<f32, D>,
+        state: States<D>,
+        g: ArrayView<f32, D>,
+        decay: f32,
+    ) {
+        let (lr, mu) = (self.lr, self.momentum);
+        match (self.optimizer, state) {
+            (Optimizer::Momentum, [Some(v), None]) => {
+                Zip::from(w).and(v).and(&g).for_each(|w, v, &g| {
+                    *v = mu * *v + g + decay * *w;
+                    *w -= lr * *v;
+                })
+            }
+            (Optimizer::Nesterov, [Some(v), None]) => {
+                Zip::from(w).and(v).and(&g).for_each(|w, v, &g| {
+                    let g = g + decay * *w;
+                    *v = mu * *v + g;
+                    *w -= lr * (g + mu * *v);
+                })
+            }
+            (Optimizer::Adam | Optimizer::Adamw, [Some(m), Some(v)]) => {
+                let t = self.t.min(i32::MAX as u64) as i32;
+                let c1 = 1.0 - ADAM_BETA1.powi(t);
+                let c2 = 1.0 - ADAM_BETA2.powi(t);
+                let (l2, decoupled) = match self.optimizer {
+                    Optimizer::Adam => (decay, 0.0),
+                    _ => (0.0, decay),
+                };
+                Zip::from(w).and(m).and(v).and(&g).for_each(|w, m, v, &g| {
+                    let g = g + l2 * *w;
+                    *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
+                    *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
+                    *w -= lr * decoupled * *w;
+                    *w -= lr * (*m / c1) / ((*v / c2).sqrt() + ADAM_EPSILON);
+                })
+            }
+            (optimizer, state) => unreachable!(
+                "{optimizer} given {} state tensors, needs {}",
+                state.iter().flatten().count(),
+                optimizer.state_tensors()
+            ),
+        }
+    }
+}
