@@ -1,6 +1,7 @@
 //! Downloading against a local HTTP server on 127.0.0.1 started by the test:
-//! mirrors that hang, answer 404 or send the wrong bytes are passed over,
-//! the correct one is verified, and nothing partial is left behind.
+//! mirrors that hang, answer 404 or send the wrong bytes (or a gzip bomb)
+//! are passed over, the correct one is verified, and nothing partial is
+//! left behind.
 
 mod common;
 
@@ -8,13 +9,13 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::{gzip, synthetic_mnist};
 use mnist_mlp::data::dataset::{load_mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 use mnist_mlp::data::fetch::{fetch_files, FetchOptions, Fetched};
-use mnist_mlp::data::idx::{encode_idx, IdxKind};
+use mnist_mlp::data::idx::{encode_idx, IdxKind, MAX_IDX_BYTES};
 use sha2::{Digest, Sha256};
 
 /// File name → the bytes a mirror serves.
@@ -58,9 +59,25 @@ fn canonical_files() -> (Served, Vec<(&'static str, String)>) {
     (served, sums)
 }
 
+/// Gzip of a little more zeros than any IDX file may inflate to: about
+/// 100 KB on the wire.
+fn gzip_bomb() -> &'static [u8] {
+    static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
+    BOMB.get_or_init(|| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::copy(
+            &mut std::io::Read::take(std::io::repeat(0), MAX_IDX_BYTES + 1),
+            &mut encoder,
+        )
+        .unwrap();
+        encoder.finish().unwrap()
+    })
+}
+
 /// Serves /good/<file>, /corrupt/<file> (valid gzip, wrong content),
-/// /truncated/<file>, /missing/<file> (404) and /hang/<file> (never
-/// answers), on a port of 127.0.0.1. Returns the base URL.
+/// /truncated/<file>, /missing/<file> (404), /hang/<file> (never
+/// answers) and /bomb/<file> (a gzip bomb), on a port of 127.0.0.1.
+/// Returns the base URL.
 fn start_server(files: HashMap<String, Vec<u8>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -86,6 +103,7 @@ fn start_server(files: HashMap<String, Vec<u8>>) -> String {
                         Some(gzip(b"these are not the bytes you are looking for"))
                     }
                     ("truncated", Some(bytes)) => Some(bytes[..bytes.len() / 2].to_vec()),
+                    ("bomb", Some(_)) => Some(gzip_bomb().to_vec()),
                     _ => None,
                 };
                 let response = match body {
@@ -221,4 +239,34 @@ fn fetch_command_uses_given_mirrors() {
         "{stderr}"
     );
     assert!(names_in(dir.path()).is_empty());
+}
+
+fn sums_of<'a>(sums: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    sums.iter().map(|(n, s)| (*n, s.as_str())).collect()
+}
+
+fn mirrors(base: &str, kinds: &[&str]) -> Vec<String> {
+    kinds.iter().map(|k| format!("{base}/{k}/")).collect()
+}
+
+#[test]
+fn a_gzip_bomb_from_a_mirror_is_not_inflated_past_the_cap() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums = sums_of(&sums);
+    let dir = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        mirrors: mirrors(&base, &["bomb", "good"]),
+        timeout: Duration::from_secs(10),
+    };
+    let mut log = Vec::new();
+    fetch_files(dir.path(), &sums[..1], &options, &mut |l| {
+        log.push(l.to_string())
+    })
+    .unwrap();
+    let log = log.join("\n");
+    assert!(
+        log.contains("/bomb/") && log.contains("inflates to more than"),
+        "{log}"
+    );
 }

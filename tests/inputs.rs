@@ -1,13 +1,20 @@
 //! Reading inputs whole, bounded: a device, FIFO or directory where a file
 //! belongs is refused at once (never read until memory runs out, never
-//! waited on), and a file over the cap for its kind is refused.
+//! waited on), and a file over the cap for its kind is refused, whether it
+//! is that large on disk or only once inflated.
 
+mod common;
+
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::{synthetic_mnist, write_mnist_dir};
 use mnist_mlp::app::sweep::Grid;
+use mnist_mlp::data::dataset::{load_mnist, TEST_LABELS};
+use mnist_mlp::data::idx::{encode_idx, read_idx_file, IdxKind, MAX_IDX_BYTES};
 use mnist_mlp::io::metrics::read_metrics;
 use mnist_mlp::io::read::{read_capped, read_capped_to_string};
 
@@ -116,4 +123,59 @@ fn a_sweep_config_must_be_a_regular_file_under_the_cap() {
     std::fs::write(&big, "#".repeat((1 << 20) + 1)).unwrap();
     let message = Grid::from_toml_file(&big).unwrap_err().to_string();
     assert_names(&message, &big, "larger than");
+}
+
+#[test]
+fn an_idx_file_that_is_a_fifo_is_refused_not_waited_on_nor_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    write_mnist_dir(dir.path(), &synthetic_mnist(30, 10), true);
+    // The raw name comes first: a FIFO there must be reported, not skipped
+    // for the .gz beside it.
+    let fifo = dir.path().join(TEST_LABELS);
+    mkfifo(&fifo);
+    let folder = dir.path().to_owned();
+    let message = error_within_seconds(move || load_mnist(&folder));
+    assert_names(&message, &fifo, "a FIFO");
+
+    let reading = fifo.clone();
+    let message = error_within_seconds(move || read_idx_file(&reading, IdxKind::Labels));
+    assert_names(&message, &fifo, "a FIFO");
+}
+
+#[test]
+fn an_idx_file_over_the_cap_is_refused_on_disk_or_inflated() {
+    // A valid IDX image file just over the cap, all zero pixels.
+    let count = (MAX_IDX_BYTES as usize - 16) / 784 + 1;
+    let header = encode_idx(IdxKind::Images, count, &[]);
+    let size = header.len() + count * 784;
+    assert!(size as u64 > MAX_IDX_BYTES);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Sparse on disk: the zeros are holes.
+    let raw = dir.path().join("raw");
+    let mut file = std::fs::File::create(&raw).unwrap();
+    file.write_all(&header).unwrap();
+    file.set_len(size as u64).unwrap();
+    let message = read_idx_file(&raw, IdxKind::Images)
+        .unwrap_err()
+        .to_string();
+    assert_names(&message, &raw, "larger than");
+
+    // Zeros compress a thousandfold: a small file, a large inflation.
+    let compressed = dir.path().join("bomb.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&compressed).unwrap(),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&header).unwrap();
+    std::io::copy(
+        &mut std::io::repeat(0).take((count * 784) as u64),
+        &mut encoder,
+    )
+    .unwrap();
+    encoder.finish().unwrap();
+    let message = read_idx_file(&compressed, IdxKind::Images)
+        .unwrap_err()
+        .to_string();
+    assert_names(&message, &compressed, "inflates to more than");
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::data::dataset::Source;
+use crate::data::idx::{gunzip, is_gzip, read_idx_bytes};
 use crate::error::{Error, Result};
 use crate::io::atomic_file::write_atomically;
 
@@ -61,24 +62,18 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The decompressed bytes of a gzip (or raw) IDX download.
-fn decompressed(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(bytes.to_vec());
+/// Whether `content` (decompressed IDX bytes) is the canonical file.
+fn check_sha256(content: &[u8], sha256: &str) -> std::result::Result<(), String> {
+    if sha256_hex(content) == sha256 {
+        Ok(())
+    } else {
+        Err("wrong SHA-256: the file is not the canonical one".to_string())
     }
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("corrupt gzip ({e})"))?;
-    Ok(out)
 }
 
 /// Whether `path` holds a file whose decompressed content has `sha256`.
 fn verified(path: &Path, sha256: &str) -> bool {
-    std::fs::read(path)
-        .ok()
-        .and_then(|bytes| decompressed(&bytes).ok())
-        .is_some_and(|content| sha256_hex(&content) == sha256)
+    read_idx_bytes(path).is_ok_and(|content| check_sha256(&content, sha256).is_ok())
 }
 
 fn download(agent: &ureq::Agent, url: &str) -> std::result::Result<Vec<u8>, String> {
@@ -131,12 +126,14 @@ pub fn fetch_files(
         for mirror in &options.mirrors {
             let url = format!("{}{name}.gz", with_slash(mirror));
             let attempt = download(&agent, &url).and_then(|body| {
-                let content = decompressed(&body)?;
-                if sha256_hex(&content) == sha256 {
-                    Ok(body)
+                let verdict = if is_gzip(&body) {
+                    gunzip(&body)
+                        .map_err(|problem| problem.to_string())
+                        .and_then(|content| check_sha256(&content, sha256))
                 } else {
-                    Err("wrong SHA-256: the file is not the canonical one".to_string())
-                }
+                    check_sha256(&body, sha256)
+                };
+                verdict.map(|()| body)
             });
             match attempt {
                 Ok(body) => {
