@@ -1,7 +1,7 @@
 //! Downloading against a local HTTP server on 127.0.0.1 started by the test:
 //! mirrors that hang, answer 404 or send the wrong bytes (or a gzip bomb)
-//! are passed over, the correct one is verified, and nothing partial is
-//! left behind.
+//! are passed over, the correct one is verified, nothing partial is left
+//! behind, and what is verified is what the loader reads.
 
 mod common;
 
@@ -269,4 +269,54 @@ fn a_gzip_bomb_from_a_mirror_is_not_inflated_past_the_cap() {
         log.contains("/bomb/") && log.contains("inflates to more than"),
         "{log}"
     );
+}
+
+#[test]
+fn fetch_verifies_the_file_the_loader_reads() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums = sums_of(&sums);
+    let dir = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        mirrors: mirrors(&base, &["good"]),
+        timeout: Duration::from_secs(10),
+    };
+    fetch_files(dir.path(), &sums, &options, &mut |_| {}).unwrap();
+
+    // A raw file beside the verified .gz, which the loader reads instead.
+    let tampered = dir.path().join(TRAIN_LABELS);
+    std::fs::write(&tampered, encode_idx(IdxKind::Labels, 50, &[7; 50])).unwrap();
+    assert!(load_mnist(dir.path())
+        .unwrap()
+        .train
+        .labels()
+        .iter()
+        .all(|&l| l == 7));
+    let message = fetch_files(dir.path(), &sums, &options, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains(&tampered.display().to_string()) && message.contains("wrong SHA-256"),
+        "{message}"
+    );
+    assert!(tampered.exists(), "the user's file is theirs to remove");
+
+    // A bad .gz, when it is what the loader reads, is fetched again.
+    std::fs::remove_file(&tampered).unwrap();
+    let gz = dir.path().join(format!("{TRAIN_LABELS}.gz"));
+    std::fs::write(&gz, gzip(&encode_idx(IdxKind::Labels, 50, &[7; 50]))).unwrap();
+    let outcomes = fetch_files(dir.path(), &sums, &options, &mut |_| {}).unwrap();
+    let replaced: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, f)| matches!(f, Fetched::Downloaded { .. }))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(replaced, [TRAIN_LABELS]);
+    assert!(load_mnist(dir.path())
+        .unwrap()
+        .train
+        .labels()
+        .iter()
+        .any(|&l| l != 7));
 }

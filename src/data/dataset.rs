@@ -193,9 +193,10 @@ pub fn resolve_data_dir(flag: Option<&Path>, source: Source) -> PathBuf {
 }
 
 /// The file the loader reads for `name` in `dir`: `name` if it is there,
-/// else `name.gz`. Whatever is there counts, even a FIFO or a dangling
-/// symlink, so that reading it reports what is wrong with it rather than
-/// passing it over.
+/// else `name.gz`. `fetch` verifies this same file, so that it vouches for
+/// what training will read. Whatever is there counts, even a FIFO or a
+/// dangling symlink, so that reading it reports what is wrong with it
+/// rather than passing it over.
 pub fn data_file(dir: &Path, name: &str) -> Option<PathBuf> {
     [name.to_owned(), format!("{name}.gz")]
         .iter()

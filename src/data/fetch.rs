@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::data::dataset::Source;
+use crate::data::dataset::{data_file, Source};
 use crate::data::idx::{gunzip, is_gzip, read_idx_bytes};
 use crate::error::{Error, Result};
 use crate::io::atomic_file::write_atomically;
@@ -71,11 +71,6 @@ fn check_sha256(content: &[u8], sha256: &str) -> std::result::Result<(), String>
     }
 }
 
-/// Whether `path` holds a file whose decompressed content has `sha256`.
-fn verified(path: &Path, sha256: &str) -> bool {
-    read_idx_bytes(path).is_ok_and(|content| check_sha256(&content, sha256).is_ok())
-}
-
 fn download(agent: &ureq::Agent, url: &str) -> std::result::Result<Vec<u8>, String> {
     let response = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, _) => format!("HTTP {code}"),
@@ -99,8 +94,10 @@ fn download(agent: &ureq::Agent, url: &str) -> std::result::Result<Vec<u8>, Stri
     Ok(body)
 }
 
-/// Makes sure `dir` holds each `(name, sha256)` file as `name.gz` (or an
-/// already verified `name` / `name.gz`), downloading what is missing.
+/// Makes sure the file the loader reads for each `(name, sha256)` in `dir`
+/// (see [`data_file`]) is verified, downloading `name.gz` where there is
+/// none or the one there is not canonical. A raw `name` that fails is an
+/// error: it is the user's, and it would still be read before any `.gz`.
 /// `log` hears one line per file.
 pub fn fetch_files(
     dir: &Path,
@@ -114,17 +111,32 @@ pub fn fetch_files(
         .build();
     let mut outcomes = Vec::new();
     for &(name, sha256) in files {
-        let present = [dir.join(name), dir.join(format!("{name}.gz"))]
-            .into_iter()
-            .any(|p| verified(&p, sha256));
-        if present {
-            outcomes.push((name.to_string(), Fetched::AlreadyThere));
-            continue;
+        let gz_name = format!("{name}.gz");
+        if let Some(path) = data_file(dir, name) {
+            let verdict = read_idx_bytes(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|content| {
+                    check_sha256(&content, sha256)
+                        .map_err(|why| format!("{}: {why}", path.display()))
+                });
+            match verdict {
+                Ok(()) => {
+                    outcomes.push((name.to_string(), Fetched::AlreadyThere));
+                    continue;
+                }
+                Err(why) if !path.ends_with(&gz_name) => {
+                    return Err(Error::Data(format!(
+                        "{why}; it is read before {gz_name}, so move it away and fetch again"
+                    )))
+                }
+                // Fetched again below.
+                Err(_) => {}
+            }
         }
         let mut failures = Vec::new();
         let mut fetched = None;
         for mirror in &options.mirrors {
-            let url = format!("{}{name}.gz", with_slash(mirror));
+            let url = format!("{}{gz_name}", with_slash(mirror));
             let attempt = download(&agent, &url).and_then(|body| {
                 let verdict = if is_gzip(&body) {
                     gunzip(&body)
@@ -142,9 +154,9 @@ pub fn fetch_files(
                         path: dir.to_owned(),
                         source,
                     })?;
-                    let target: PathBuf = dir.join(format!("{name}.gz"));
+                    let target: PathBuf = dir.join(&gz_name);
                     write_atomically(&target, &body)?;
-                    log(&format!("fetched {name}.gz from {mirror} (verified)"));
+                    log(&format!("fetched {gz_name} from {mirror} (verified)"));
                     fetched = Some(mirror.clone());
                     break;
                 }
@@ -158,7 +170,7 @@ pub fn fetch_files(
             Some(mirror) => outcomes.push((name.to_string(), Fetched::Downloaded { mirror })),
             None => {
                 return Err(Error::Data(format!(
-                    "could not download {name}.gz, tried {}; put the four files in {} yourself, or point --data-dir DIR (or $MNIST_DIR / $FASHION_MNIST_DIR) at a folder that has them",
+                    "could not download {gz_name}, tried {}; put the four files in {} yourself, or point --data-dir DIR (or $MNIST_DIR / $FASHION_MNIST_DIR) at a folder that has them",
                     failures.join("; "),
                     dir.display()
                 )))
@@ -182,5 +194,5 @@ pub fn missing_files(dir: &Path, source: Source) -> bool {
     source
         .checksums()
         .iter()
-        .any(|(name, _)| !dir.join(name).is_file() && !dir.join(format!("{name}.gz")).is_file())
+        .any(|(name, _)| data_file(dir, name).is_none())
 }
