@@ -83,7 +83,7 @@ struct FetchArgs {
     /// several, tried in order [default: well-known public mirrors]
     #[arg(long, value_name = "URL")]
     mirror: Vec<String>,
-    /// Seconds a mirror may stay silent before the next is tried.
+    /// Seconds one file's download from one mirror may take before the next is tried.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
 }

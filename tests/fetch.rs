@@ -1,7 +1,7 @@
 //! Downloading against a local HTTP server on 127.0.0.1 started by the test:
-//! mirrors that hang, answer 404 or send the wrong bytes (or a gzip bomb)
-//! are passed over, the correct one is verified, nothing partial is left
-//! behind, and what is verified is what the loader reads.
+//! mirrors that hang, trickle, answer 404 or send the wrong bytes (or a gzip
+//! bomb) are passed over, the correct one is verified, nothing partial is
+//! left behind, and what is verified is what the loader reads.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{gzip, synthetic_mnist};
 use mnist_mlp::data::dataset::{load_mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
@@ -59,6 +59,11 @@ fn canonical_files() -> (Served, Vec<(&'static str, String)>) {
     (served, sums)
 }
 
+/// How long /trickle/ takes to send a file: far past the deadlines the
+/// tests set, though no single read waits long.
+const TRICKLE_PIECES: usize = 20;
+const TRICKLE_PAUSE: Duration = Duration::from_millis(150);
+
 /// Gzip of a little more zeros than any IDX file may inflate to: about
 /// 100 KB on the wire.
 fn gzip_bomb() -> &'static [u8] {
@@ -76,8 +81,9 @@ fn gzip_bomb() -> &'static [u8] {
 
 /// Serves /good/<file>, /corrupt/<file> (valid gzip, wrong content),
 /// /truncated/<file>, /missing/<file> (404), /hang/<file> (never
-/// answers) and /bomb/<file> (a gzip bomb), on a port of 127.0.0.1.
-/// Returns the base URL.
+/// answers), /trickle/<file> (the right bytes, a piece at a time) and
+/// /bomb/<file> (a gzip bomb), on a port of 127.0.0.1. Returns the base
+/// URL.
 fn start_server(files: HashMap<String, Vec<u8>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -104,6 +110,20 @@ fn start_server(files: HashMap<String, Vec<u8>>) -> String {
                     }
                     ("truncated", Some(bytes)) => Some(bytes[..bytes.len() / 2].to_vec()),
                     ("bomb", Some(_)) => Some(gzip_bomb().to_vec()),
+                    ("trickle", Some(bytes)) => {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            bytes.len()
+                        );
+                        let _ = stream.write_all(head.as_bytes());
+                        for piece in bytes.chunks(bytes.len().div_ceil(TRICKLE_PIECES)) {
+                            std::thread::sleep(TRICKLE_PAUSE);
+                            if stream.write_all(piece).is_err() {
+                                return;
+                            }
+                        }
+                        return;
+                    }
                     _ => None,
                 };
                 let response = match body {
@@ -319,4 +339,35 @@ fn fetch_verifies_the_file_the_loader_reads() {
         .labels()
         .iter()
         .any(|&l| l != 7));
+}
+
+#[test]
+fn each_file_has_a_deadline_however_the_mirror_trickles() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums = sums_of(&sums);
+    let dir = tempfile::tempdir().unwrap();
+    let deadline = Duration::from_secs(1);
+    let options = FetchOptions {
+        // The trickling mirror is on the same host as the good one.
+        mirrors: mirrors(&base, &["trickle", "good"]),
+        timeout: deadline,
+    };
+    let started = Instant::now();
+    let outcomes = fetch_files(dir.path(), &sums, &options, &mut |_| {}).unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        outcomes.iter().all(
+            |(_, f)| matches!(f, Fetched::Downloaded { mirror } if mirror.ends_with("/good/"))
+        ),
+        "{outcomes:?}"
+    );
+    // Each file waits out one deadline on the trickling mirror, far less
+    // than the trickle itself takes.
+    let trickle = TRICKLE_PAUSE * TRICKLE_PIECES as u32;
+    assert!(trickle > 2 * deadline);
+    assert!(
+        elapsed < sums.len() as u32 * (deadline + trickle) / 2,
+        "took {elapsed:?}"
+    );
 }

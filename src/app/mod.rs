@@ -75,7 +75,8 @@ impl DataLocation {
     }
 }
 
-/// How long a mirror may stay silent before the next is tried.
+/// How long one file's download from one mirror may take before the next
+/// mirror is tried.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `train` subcommand's settings.

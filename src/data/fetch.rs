@@ -1,10 +1,11 @@
 //! Downloading the four IDX files from public mirrors, verified.
 //!
 //! Each file is tried on each mirror in turn; a mirror that fails (HTTP
-//! error, timeout, truncated or corrupt gzip, wrong SHA-256 of the
-//! decompressed bytes) only moves on to the next. A verified file is written
-//! under a temporary name and renamed, so the data folder never holds a
-//! partial or unverified file under a canonical name.
+//! error, the download not done within the timeout, truncated or corrupt
+//! gzip, wrong SHA-256 of the decompressed bytes) only moves on to the next.
+//! A verified file is written under a temporary name and renamed, so the
+//! data folder never holds a partial or unverified file under a canonical
+//! name.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -43,8 +44,10 @@ const MAX_DOWNLOAD_BYTES: u64 = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
     pub mirrors: Vec<String>,
-    /// Connecting, and each read, may take this long before the mirror is
-    /// given up (a hanging mirror must not hang the program).
+    /// The whole download of one file from one mirror, from connecting to
+    /// the last byte, must be done within this; then the next mirror is
+    /// tried. A limit per read would let a mirror that trickles a byte at a
+    /// time hold the program forever.
     pub timeout: Duration,
 }
 
@@ -105,10 +108,7 @@ pub fn fetch_files(
     options: &FetchOptions,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<(String, Fetched)>> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(options.timeout)
-        .timeout_read(options.timeout)
-        .build();
+    let agent = ureq::AgentBuilder::new().timeout(options.timeout).build();
     let mut outcomes = Vec::new();
     for &(name, sha256) in files {
         let gz_name = format!("{name}.gz");
