@@ -356,11 +356,7 @@ fn main() -> ExitCode {
                 },
                 timeout: Duration::from_secs(args.timeout.max(1)),
             };
-            let data = DataLocation {
-                offline: false,
-                ..args.data.dir()
-            };
-            app::fetch(&data, &options, &mut stdout).map(|()| ExitCode::SUCCESS)
+            app::fetch(&args.data.dir(), &options, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
         Command::Eval(args) => app::eval(&args.model, &args.data.dir(), args.json, &mut stdout)
             .map(|()| ExitCode::SUCCESS),

@@ -270,6 +270,37 @@ fn mirrors(base: &str, kinds: &[&str]) -> Vec<String> {
 }
 
 #[test]
+fn each_file_has_a_deadline_however_the_mirror_trickles() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums = sums_of(&sums);
+    let dir = tempfile::tempdir().unwrap();
+    let deadline = Duration::from_secs(1);
+    let options = FetchOptions {
+        // The trickling mirror is on the same host as the good one.
+        mirrors: mirrors(&base, &["trickle", "good"]),
+        timeout: deadline,
+    };
+    let started = Instant::now();
+    let outcomes = fetch_files(dir.path(), &sums, &options, &mut |_| {}).unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        outcomes.iter().all(
+            |(_, f)| matches!(f, Fetched::Downloaded { mirror } if mirror.ends_with("/good/"))
+        ),
+        "{outcomes:?}"
+    );
+    // Each file waits out one deadline on the trickling mirror, far less
+    // than the trickle itself takes.
+    let trickle = TRICKLE_PAUSE * TRICKLE_PIECES as u32;
+    assert!(trickle > 2 * deadline);
+    assert!(
+        elapsed < sums.len() as u32 * (deadline + trickle) / 2,
+        "took {elapsed:?}"
+    );
+}
+
+#[test]
 fn a_gzip_bomb_from_a_mirror_is_not_inflated_past_the_cap() {
     let (served, sums) = canonical_files();
     let base = start_server(served);
@@ -284,11 +315,48 @@ fn a_gzip_bomb_from_a_mirror_is_not_inflated_past_the_cap() {
         log.push(l.to_string())
     })
     .unwrap();
-    let log = log.join("\n");
+    assert_eq!(log.len(), 1, "{log:?}");
     assert!(
-        log.contains("/bomb/") && log.contains("inflates to more than"),
-        "{log}"
+        log[0].contains("/bomb/") && log[0].contains("inflates to more than"),
+        "{log:?}"
     );
+}
+
+#[test]
+fn the_log_says_each_file_once_and_a_failure_only_in_the_error() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums = sums_of(&sums);
+    let dir = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        mirrors: mirrors(&base, &["missing", "good"]),
+        timeout: Duration::from_secs(10),
+    };
+    let mut log = Vec::new();
+    fetch_files(dir.path(), &sums, &options, &mut |l| {
+        log.push(l.to_string())
+    })
+    .unwrap();
+    assert_eq!(log.len(), sums.len(), "{log:?}");
+    for ((name, _), line) in sums.iter().zip(&log) {
+        assert!(line.contains(name) && line.contains("HTTP 404"), "{line}");
+    }
+
+    let empty = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        mirrors: mirrors(&base, &["missing", "corrupt"]),
+        timeout: Duration::from_secs(10),
+    };
+    let mut log = Vec::new();
+    let message = fetch_files(empty.path(), &sums, &options, &mut |l| {
+        log.push(l.to_string())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(log.is_empty(), "said before the error: {log:?}");
+    for mirror in &options.mirrors {
+        assert_eq!(message.matches(mirror.as_str()).count(), 1, "{message}");
+    }
 }
 
 #[test]
@@ -342,32 +410,17 @@ fn fetch_verifies_the_file_the_loader_reads() {
 }
 
 #[test]
-fn each_file_has_a_deadline_however_the_mirror_trickles() {
-    let (served, sums) = canonical_files();
-    let base = start_server(served);
-    let sums = sums_of(&sums);
+fn fetch_refuses_offline() {
     let dir = tempfile::tempdir().unwrap();
-    let deadline = Duration::from_secs(1);
-    let options = FetchOptions {
-        // The trickling mirror is on the same host as the good one.
-        mirrors: mirrors(&base, &["trickle", "good"]),
-        timeout: deadline,
-    };
-    let started = Instant::now();
-    let outcomes = fetch_files(dir.path(), &sums, &options, &mut |_| {}).unwrap();
-    let elapsed = started.elapsed();
-    assert!(
-        outcomes.iter().all(
-            |(_, f)| matches!(f, Fetched::Downloaded { mirror } if mirror.ends_with("/good/"))
-        ),
-        "{outcomes:?}"
-    );
-    // Each file waits out one deadline on the trickling mirror, far less
-    // than the trickle itself takes.
-    let trickle = TRICKLE_PAUSE * TRICKLE_PIECES as u32;
-    assert!(trickle > 2 * deadline);
-    assert!(
-        elapsed < sums.len() as u32 * (deadline + trickle) / 2,
-        "took {elapsed:?}"
-    );
+    // A closed port, so that not even a wrong build reaches the network.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(["fetch", "--offline", "--mirror", "http://127.0.0.1:1/"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--offline"), "{stderr}");
 }

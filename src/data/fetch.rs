@@ -101,7 +101,7 @@ fn download(agent: &ureq::Agent, url: &str) -> std::result::Result<Vec<u8>, Stri
 /// (see [`data_file`]) is verified, downloading `name.gz` where there is
 /// none or the one there is not canonical. A raw `name` that fails is an
 /// error: it is the user's, and it would still be read before any `.gz`.
-/// `log` hears one line per file.
+/// `log` hears one line per file downloaded, naming the mirrors passed over.
 pub fn fetch_files(
     dir: &Path,
     files: &[(&str, &str)],
@@ -112,6 +112,8 @@ pub fn fetch_files(
     let mut outcomes = Vec::new();
     for &(name, sha256) in files {
         let gz_name = format!("{name}.gz");
+        // Why each candidate was passed over, the file already there first.
+        let mut passed_over = Vec::new();
         if let Some(path) = data_file(dir, name) {
             let verdict = read_idx_bytes(&path)
                 .map_err(|e| e.to_string())
@@ -129,11 +131,9 @@ pub fn fetch_files(
                         "{why}; it is read before {gz_name}, so move it away and fetch again"
                     )))
                 }
-                // Fetched again below.
-                Err(_) => {}
+                Err(why) => passed_over.push(why),
             }
         }
-        let mut failures = Vec::new();
         let mut fetched = None;
         for mirror in &options.mirrors {
             let url = format!("{}{gz_name}", with_slash(mirror));
@@ -156,14 +156,15 @@ pub fn fetch_files(
                     })?;
                     let target: PathBuf = dir.join(&gz_name);
                     write_atomically(&target, &body)?;
-                    log(&format!("fetched {gz_name} from {mirror} (verified)"));
+                    let mut line = format!("fetched {gz_name} from {mirror} (verified)");
+                    if !passed_over.is_empty() {
+                        line.push_str(&format!("; passed over {}", passed_over.join("; ")));
+                    }
+                    log(&line);
                     fetched = Some(mirror.clone());
                     break;
                 }
-                Err(why) => {
-                    log(&format!("{url}: {why}"));
-                    failures.push(format!("{mirror} ({why})"));
-                }
+                Err(why) => passed_over.push(format!("{mirror} ({why})")),
             }
         }
         match fetched {
@@ -171,7 +172,7 @@ pub fn fetch_files(
             None => {
                 return Err(Error::Data(format!(
                     "could not download {gz_name}, tried {}; put the four files in {} yourself, or point --data-dir DIR (or $MNIST_DIR / $FASHION_MNIST_DIR) at a folder that has them",
-                    failures.join("; "),
+                    passed_over.join("; "),
                     dir.display()
                 )))
             }
