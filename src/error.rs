@@ -53,8 +53,11 @@ pub enum IdxProblem {
     #[error("header dimensions {dims:?} overflow the address space")]
     Overflow { dims: Vec<u32> },
 
-    #[error("gzip stream is corrupt: {0}")]
+    #[error("corrupt gzip: {0}")]
     BadGzip(String),
+
+    #[error("gzip inflates to more than {limit} bytes, far more than any MNIST-like file (the largest is 47,040,016)")]
+    InflatesTooFar { limit: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -87,7 +87,7 @@ struct FetchArgs {
     /// several, tried in order [default: well-known public mirrors]
     #[arg(long, value_name = "URL")]
     mirror: Vec<String>,
-    /// Seconds a mirror may stay silent before the next is tried.
+    /// Seconds one file's download from one mirror may take before the next is tried.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
 }
@@ -451,11 +451,7 @@ fn main() -> ExitCode {
                 },
                 timeout: Duration::from_secs(args.timeout.max(1)),
             };
-            let data = DataLocation {
-                offline: false,
-                ..args.data.dir()
-            };
-            app::fetch(&data, &options, &mut stdout).map(|()| ExitCode::SUCCESS)
+            app::fetch(&args.data.dir(), &options, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
         Command::Eval(args) => app::eval(&args.model, &args.data.dir(), args.json, &mut stdout)
             .map(|()| ExitCode::SUCCESS),

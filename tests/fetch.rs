@@ -1,6 +1,7 @@
 //! Downloading against a local HTTP server on 127.0.0.1 started by the test:
-//! mirrors that hang, answer 404 or send the wrong bytes are passed over,
-//! the correct one is verified, and nothing partial is left behind.
+//! mirrors that hang, trickle, answer 404 or send the wrong bytes (or a gzip
+//! bomb) are passed over, the correct one is verified, nothing partial is
+//! left behind, and what is verified is what the loader reads.
 
 mod common;
 
@@ -8,13 +9,13 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use common::{gzip, synthetic_mnist};
 use mnist_mlp::data::dataset::{load_mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 use mnist_mlp::data::fetch::{fetch_files, FetchOptions, Fetched};
-use mnist_mlp::data::idx::{encode_idx, IdxKind};
+use mnist_mlp::data::idx::{encode_idx, IdxKind, MAX_IDX_BYTES};
 use sha2::{Digest, Sha256};
 
 /// File name → the bytes a mirror serves.
@@ -58,9 +59,31 @@ fn canonical_files() -> (Served, Vec<(&'static str, String)>) {
     (served, sums)
 }
 
+/// How long /trickle/ takes to send a file: far past the deadlines the
+/// tests set, though no single read waits long.
+const TRICKLE_PIECES: usize = 20;
+const TRICKLE_PAUSE: Duration = Duration::from_millis(150);
+
+/// Gzip of a little more zeros than any IDX file may inflate to: about
+/// 100 KB on the wire.
+fn gzip_bomb() -> &'static [u8] {
+    static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
+    BOMB.get_or_init(|| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::copy(
+            &mut std::io::Read::take(std::io::repeat(0), MAX_IDX_BYTES + 1),
+            &mut encoder,
+        )
+        .unwrap();
+        encoder.finish().unwrap()
+    })
+}
+
 /// Serves /good/<file>, /corrupt/<file> (valid gzip, wrong content),
-/// /truncated/<file>, /missing/<file> (404) and /hang/<file> (never
-/// answers), on a port of 127.0.0.1. Returns the base URL.
+/// /truncated/<file>, /missing/<file> (404), /hang/<file> (never
+/// answers), /trickle/<file> (the right bytes, a piece at a time) and
+/// /bomb/<file> (a gzip bomb), on a port of 127.0.0.1. Returns the base
+/// URL.
 fn start_server(files: HashMap<String, Vec<u8>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -86,6 +109,21 @@ fn start_server(files: HashMap<String, Vec<u8>>) -> String {
                         Some(gzip(b"these are not the bytes you are looking for"))
                     }
                     ("truncated", Some(bytes)) => Some(bytes[..bytes.len() / 2].to_vec()),
+                    ("bomb", Some(_)) => Some(gzip_bomb().to_vec()),
+                    ("trickle", Some(bytes)) => {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            bytes.len()
+                        );
+                        let _ = stream.write_all(head.as_bytes());
+                        for piece in bytes.chunks(bytes.len().div_ceil(TRICKLE_PIECES)) {
+                            std::thread::sleep(TRICKLE_PAUSE);
+                            if stream.write_all(piece).is_err() {
+                                return;
+                            }
+                        }
+                        return;
+                    }
                     _ => None,
                 };
                 let response = match body {
@@ -221,4 +259,168 @@ fn fetch_command_uses_given_mirrors() {
         "{stderr}"
     );
     assert!(names_in(dir.path()).is_empty());
+}
+
+fn sums_of<'a>(sums: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    sums.iter().map(|(n, s)| (*n, s.as_str())).collect()
+}
+
+fn mirrors(base: &str, kinds: &[&str]) -> Vec<String> {
+    kinds.iter().map(|k| format!("{base}/{k}/")).collect()
+}
+
+#[test]
+fn each_file_has_a_deadline_however_the_mirror_trickles() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums = sums_of(&sums);
+    let dir = tempfile::tempdir().unwrap();
+    let deadline = Duration::from_secs(1);
+    let options = FetchOptions {
+        // The trickling mirror is on the same host as the good one.
+        mirrors: mirrors(&base, &["trickle", "good"]),
+        timeout: deadline,
+    };
+    let started = Instant::now();
+    let outcomes = fetch_files(dir.path(), &sums, &options, &mut |_| {}).unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        outcomes.iter().all(
+            |(_, f)| matches!(f, Fetched::Downloaded { mirror } if mirror.ends_with("/good/"))
+        ),
+        "{outcomes:?}"
+    );
+    // Each file waits out one deadline on the trickling mirror, far less
+    // than the trickle itself takes.
+    let trickle = TRICKLE_PAUSE * TRICKLE_PIECES as u32;
+    assert!(trickle > 2 * deadline);
+    assert!(
+        elapsed < sums.len() as u32 * (deadline + trickle) / 2,
+        "took {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_gzip_bomb_from_a_mirror_is_not_inflated_past_the_cap() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums = sums_of(&sums);
+    let dir = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        mirrors: mirrors(&base, &["bomb", "good"]),
+        timeout: Duration::from_secs(10),
+    };
+    let mut log = Vec::new();
+    fetch_files(dir.path(), &sums[..1], &options, &mut |l| {
+        log.push(l.to_string())
+    })
+    .unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(
+        log[0].contains("/bomb/") && log[0].contains("inflates to more than"),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn the_log_says_each_file_once_and_a_failure_only_in_the_error() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums = sums_of(&sums);
+    let dir = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        mirrors: mirrors(&base, &["missing", "good"]),
+        timeout: Duration::from_secs(10),
+    };
+    let mut log = Vec::new();
+    fetch_files(dir.path(), &sums, &options, &mut |l| {
+        log.push(l.to_string())
+    })
+    .unwrap();
+    assert_eq!(log.len(), sums.len(), "{log:?}");
+    for ((name, _), line) in sums.iter().zip(&log) {
+        assert!(line.contains(name) && line.contains("HTTP 404"), "{line}");
+    }
+
+    let empty = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        mirrors: mirrors(&base, &["missing", "corrupt"]),
+        timeout: Duration::from_secs(10),
+    };
+    let mut log = Vec::new();
+    let message = fetch_files(empty.path(), &sums, &options, &mut |l| {
+        log.push(l.to_string())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(log.is_empty(), "said before the error: {log:?}");
+    for mirror in &options.mirrors {
+        assert_eq!(message.matches(mirror.as_str()).count(), 1, "{message}");
+    }
+}
+
+#[test]
+fn fetch_verifies_the_file_the_loader_reads() {
+    let (served, sums) = canonical_files();
+    let base = start_server(served);
+    let sums = sums_of(&sums);
+    let dir = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        mirrors: mirrors(&base, &["good"]),
+        timeout: Duration::from_secs(10),
+    };
+    fetch_files(dir.path(), &sums, &options, &mut |_| {}).unwrap();
+
+    // A raw file beside the verified .gz, which the loader reads instead.
+    let tampered = dir.path().join(TRAIN_LABELS);
+    std::fs::write(&tampered, encode_idx(IdxKind::Labels, 50, &[7; 50])).unwrap();
+    assert!(load_mnist(dir.path())
+        .unwrap()
+        .train
+        .labels()
+        .iter()
+        .all(|&l| l == 7));
+    let message = fetch_files(dir.path(), &sums, &options, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains(&tampered.display().to_string()) && message.contains("wrong SHA-256"),
+        "{message}"
+    );
+    assert!(tampered.exists(), "the user's file is theirs to remove");
+
+    // A bad .gz, when it is what the loader reads, is fetched again.
+    std::fs::remove_file(&tampered).unwrap();
+    let gz = dir.path().join(format!("{TRAIN_LABELS}.gz"));
+    std::fs::write(&gz, gzip(&encode_idx(IdxKind::Labels, 50, &[7; 50]))).unwrap();
+    let outcomes = fetch_files(dir.path(), &sums, &options, &mut |_| {}).unwrap();
+    let replaced: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, f)| matches!(f, Fetched::Downloaded { .. }))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(replaced, [TRAIN_LABELS]);
+    assert!(load_mnist(dir.path())
+        .unwrap()
+        .train
+        .labels()
+        .iter()
+        .any(|&l| l != 7));
+}
+
+#[test]
+fn fetch_refuses_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    // A closed port, so that not even a wrong build reaches the network.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(["fetch", "--offline", "--mirror", "http://127.0.0.1:1/"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--offline"), "{stderr}");
 }

@@ -45,13 +45,15 @@ impl DataLocation {
     }
 
     /// Fetches the four files when any is missing, saying so on stderr,
-    /// unless offline (then loading reports what is missing).
+    /// unless offline (then loading reports what is missing). Without a
+    /// network that is two lines: this notice and the error naming each
+    /// mirror once.
     fn prepare(&self) -> Result<()> {
         if self.offline || !missing_files(&self.dir, self.source) {
             return Ok(());
         }
         eprintln!(
-            "{} has no {} files: fetching them (--offline forbids this)",
+            "{} has no {} files: fetching them (pass --offline to stop this)",
             self.dir.display(),
             self.source.name()
         );
@@ -76,7 +78,8 @@ impl DataLocation {
     }
 }
 
-/// How long a mirror may stay silent before the next is tried.
+/// How long one file's download from one mirror may take before the next
+/// mirror is tried.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Fails now, not after training, when a file could not be written there.
@@ -283,6 +286,12 @@ fn print_report(out: &mut impl Write, json: bool, report: &impl serde::Serialize
 
 /// Downloads the four files of `data.source` into `data.dir`.
 pub fn fetch(data: &DataLocation, options: &FetchOptions, out: &mut impl Write) -> Result<()> {
+    if data.offline {
+        return Err(Error::Config(
+            "fetch --offline: fetch exists to download, --offline forbids it; drop --offline"
+                .into(),
+        ));
+    }
     let outcomes = fetch_files(&data.dir, &data.source.checksums(), options, &mut |line| {
         let _ = writeln!(out, "{line}");
     })?;

@@ -52,10 +52,9 @@ impl Default for Grid {
 impl Grid {
     /// Reads a grid from TOML; keys left out keep the tutorial's values.
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        // A grid is a few lines; a megabyte is not a grid.
+        const MAX_CONFIG_BYTES: u64 = 1 << 20;
+        let text = crate::io::read::read_capped_to_string(path, MAX_CONFIG_BYTES, "sweep config")?;
         toml::from_str(&text).map_err(|e| {
             let message = e.message().to_string();
             Error::Config(format!("{}: {}", path.display(), message.trim()))

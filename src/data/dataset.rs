@@ -192,6 +192,18 @@ pub fn resolve_data_dir(flag: Option<&Path>, source: Source) -> PathBuf {
         .unwrap_or_else(|| source.default_dir())
 }
 
+/// The file the loader reads for `name` in `dir`: `name` if it is there,
+/// else `name.gz`. `fetch` verifies this same file, so that it vouches for
+/// what training will read. Whatever is there counts, even a FIFO or a
+/// dangling symlink, so that reading it reports what is wrong with it
+/// rather than passing it over.
+pub fn data_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    [name.to_owned(), format!("{name}.gz")]
+        .iter()
+        .map(|candidate| dir.join(candidate))
+        .find(|path| path.symlink_metadata().is_ok())
+}
+
 /// Finds `name` or `name.gz` in `dir`.
 fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
     if !dir.is_dir() {
@@ -200,11 +212,7 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
             dir.display()
         )));
     }
-    [name.to_owned(), format!("{name}.gz")]
-        .iter()
-        .map(|candidate| dir.join(candidate))
-        .find(|path| path.is_file())
-        .ok_or_else(|| {
+    data_file(dir, name).ok_or_else(|| {
             Error::Data(format!(
                 "{} has no {name} or {name}.gz; the folder needs the four IDX files (pass --data-dir DIR or set $MNIST_DIR, $FASHION_MNIST_DIR with --dataset fashion, to point elsewhere)",
                 dir.display()

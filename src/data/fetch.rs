@@ -1,10 +1,11 @@
 //! Downloading the four IDX files from public mirrors, verified.
 //!
 //! Each file is tried on each mirror in turn; a mirror that fails (HTTP
-//! error, timeout, truncated or corrupt gzip, wrong SHA-256 of the
-//! decompressed bytes) only moves on to the next. A verified file is written
-//! under a temporary name and renamed, so the data folder never holds a
-//! partial or unverified file under a canonical name.
+//! error, the download not done within the timeout, truncated or corrupt
+//! gzip, wrong SHA-256 of the decompressed bytes) only moves on to the next.
+//! A verified file is written under a temporary name and renamed, so the
+//! data folder never holds a partial or unverified file under a canonical
+//! name.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::data::dataset::Source;
+use crate::data::dataset::{data_file, Source};
+use crate::data::idx::{gunzip, is_gzip, read_idx_bytes};
 use crate::error::{Error, Result};
 use crate::io::atomic_file::write_atomically;
 
@@ -42,8 +44,10 @@ const MAX_DOWNLOAD_BYTES: u64 = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
     pub mirrors: Vec<String>,
-    /// Connecting, and each read, may take this long before the mirror is
-    /// given up (a hanging mirror must not hang the program).
+    /// The whole download of one file from one mirror, from connecting to
+    /// the last byte, must be done within this; then the next mirror is
+    /// tried. A limit per read would let a mirror that trickles a byte at a
+    /// time hold the program forever.
     pub timeout: Duration,
 }
 
@@ -61,24 +65,13 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The decompressed bytes of a gzip (or raw) IDX download.
-fn decompressed(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(bytes.to_vec());
+/// Whether `content` (decompressed IDX bytes) is the canonical file.
+fn check_sha256(content: &[u8], sha256: &str) -> std::result::Result<(), String> {
+    if sha256_hex(content) == sha256 {
+        Ok(())
+    } else {
+        Err("wrong SHA-256: the file is not the canonical one".to_string())
     }
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("corrupt gzip ({e})"))?;
-    Ok(out)
-}
-
-/// Whether `path` holds a file whose decompressed content has `sha256`.
-fn verified(path: &Path, sha256: &str) -> bool {
-    std::fs::read(path)
-        .ok()
-        .and_then(|bytes| decompressed(&bytes).ok())
-        .is_some_and(|content| sha256_hex(&content) == sha256)
 }
 
 fn download(agent: &ureq::Agent, url: &str) -> std::result::Result<Vec<u8>, String> {
@@ -104,39 +97,55 @@ fn download(agent: &ureq::Agent, url: &str) -> std::result::Result<Vec<u8>, Stri
     Ok(body)
 }
 
-/// Makes sure `dir` holds each `(name, sha256)` file as `name.gz` (or an
-/// already verified `name` / `name.gz`), downloading what is missing.
-/// `log` hears one line per file.
+/// Makes sure the file the loader reads for each `(name, sha256)` in `dir`
+/// (see [`data_file`]) is verified, downloading `name.gz` where there is
+/// none or the one there is not canonical. A raw `name` that fails is an
+/// error: it is the user's, and it would still be read before any `.gz`.
+/// `log` hears one line per file downloaded, naming the mirrors passed over.
 pub fn fetch_files(
     dir: &Path,
     files: &[(&str, &str)],
     options: &FetchOptions,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<(String, Fetched)>> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(options.timeout)
-        .timeout_read(options.timeout)
-        .build();
+    let agent = ureq::AgentBuilder::new().timeout(options.timeout).build();
     let mut outcomes = Vec::new();
     for &(name, sha256) in files {
-        let present = [dir.join(name), dir.join(format!("{name}.gz"))]
-            .into_iter()
-            .any(|p| verified(&p, sha256));
-        if present {
-            outcomes.push((name.to_string(), Fetched::AlreadyThere));
-            continue;
+        let gz_name = format!("{name}.gz");
+        // Why each candidate was passed over, the file already there first.
+        let mut passed_over = Vec::new();
+        if let Some(path) = data_file(dir, name) {
+            let verdict = read_idx_bytes(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|content| {
+                    check_sha256(&content, sha256)
+                        .map_err(|why| format!("{}: {why}", path.display()))
+                });
+            match verdict {
+                Ok(()) => {
+                    outcomes.push((name.to_string(), Fetched::AlreadyThere));
+                    continue;
+                }
+                Err(why) if !path.ends_with(&gz_name) => {
+                    return Err(Error::Data(format!(
+                        "{why}; it is read before {gz_name}, so move it away and fetch again"
+                    )))
+                }
+                Err(why) => passed_over.push(why),
+            }
         }
-        let mut failures = Vec::new();
         let mut fetched = None;
         for mirror in &options.mirrors {
-            let url = format!("{}{name}.gz", with_slash(mirror));
+            let url = format!("{}{gz_name}", with_slash(mirror));
             let attempt = download(&agent, &url).and_then(|body| {
-                let content = decompressed(&body)?;
-                if sha256_hex(&content) == sha256 {
-                    Ok(body)
+                let verdict = if is_gzip(&body) {
+                    gunzip(&body)
+                        .map_err(|problem| problem.to_string())
+                        .and_then(|content| check_sha256(&content, sha256))
                 } else {
-                    Err("wrong SHA-256: the file is not the canonical one".to_string())
-                }
+                    check_sha256(&body, sha256)
+                };
+                verdict.map(|()| body)
             });
             match attempt {
                 Ok(body) => {
@@ -145,24 +154,25 @@ pub fn fetch_files(
                         path: dir.to_owned(),
                         source,
                     })?;
-                    let target: PathBuf = dir.join(format!("{name}.gz"));
+                    let target: PathBuf = dir.join(&gz_name);
                     write_atomically(&target, &body)?;
-                    log(&format!("fetched {name}.gz from {mirror} (verified)"));
+                    let mut line = format!("fetched {gz_name} from {mirror} (verified)");
+                    if !passed_over.is_empty() {
+                        line.push_str(&format!("; passed over {}", passed_over.join("; ")));
+                    }
+                    log(&line);
                     fetched = Some(mirror.clone());
                     break;
                 }
-                Err(why) => {
-                    log(&format!("{url}: {why}"));
-                    failures.push(format!("{mirror} ({why})"));
-                }
+                Err(why) => passed_over.push(format!("{mirror} ({why})")),
             }
         }
         match fetched {
             Some(mirror) => outcomes.push((name.to_string(), Fetched::Downloaded { mirror })),
             None => {
                 return Err(Error::Data(format!(
-                    "could not download {name}.gz, tried {}; put the four files in {} yourself, or point --data-dir DIR (or $MNIST_DIR / $FASHION_MNIST_DIR) at a folder that has them",
-                    failures.join("; "),
+                    "could not download {gz_name}, tried {}; put the four files in {} yourself, or point --data-dir DIR (or $MNIST_DIR / $FASHION_MNIST_DIR) at a folder that has them",
+                    passed_over.join("; "),
                     dir.display()
                 )))
             }
@@ -185,5 +195,5 @@ pub fn missing_files(dir: &Path, source: Source) -> bool {
     source
         .checksums()
         .iter()
-        .any(|(name, _)| !dir.join(name).is_file() && !dir.join(format!("{name}.gz")).is_file())
+        .any(|(name, _)| data_file(dir, name).is_none())
 }

@@ -6,12 +6,14 @@
 //!
 //! Gzip is recognised by its two magic bytes, not by the file name. Nothing is
 //! ever allocated from what a header claims: the whole file is read first and
-//! the header is checked against the bytes actually there.
+//! the header is checked against the bytes actually there. Neither the file
+//! nor what it inflates to may exceed [`MAX_IDX_BYTES`].
 
 use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, IdxProblem, Result};
+use crate::io::read::read_capped;
 
 pub const IMAGES_MAGIC: u32 = 2051;
 pub const LABELS_MAGIC: u32 = 2049;
@@ -19,9 +21,11 @@ pub const IMAGE_ROWS: usize = 28;
 pub const IMAGE_COLS: usize = 28;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-/// A decompressed MNIST training image file is 47 MB; anything far beyond is
-/// not MNIST-like and would only exhaust memory (a gzip bomb, say).
-const MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
+/// The largest real IDX file, MNIST's training images, is 47,040,016 bytes;
+/// about twice that leaves room for a larger MNIST-like set while bounding
+/// the memory a file can take, on disk or inflated (4 MB of gzip can
+/// inflate to 4 GiB).
+pub const MAX_IDX_BYTES: u64 = 100 << 20;
 
 /// Which of the two IDX flavours a file must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,30 +64,45 @@ pub struct Idx {
 
 /// Reads, decompresses if gzip, and validates one IDX file.
 pub fn read_idx_file(path: &Path, kind: IdxKind) -> Result<Idx> {
-    let raw = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let bytes = if raw.starts_with(&GZIP_MAGIC) {
-        gunzip(&raw).map_err(|problem| Error::Idx {
-            path: path.to_owned(),
-            problem,
-        })?
-    } else {
-        raw
-    };
-    parse_idx(bytes, kind).map_err(|problem| Error::Idx {
+    parse_idx(read_idx_bytes(path)?, kind).map_err(|problem| Error::Idx {
         path: path.to_owned(),
         problem,
     })
 }
 
-fn gunzip(compressed: &[u8]) -> std::result::Result<Vec<u8>, IdxProblem> {
+/// The IDX bytes of the file at `path`, inflated if it is gzip: what the
+/// loader parses and what `fetch` checksums. The file must be a regular
+/// one of at most [`MAX_IDX_BYTES`].
+pub fn read_idx_bytes(path: &Path) -> Result<Vec<u8>> {
+    let raw = read_capped(path, MAX_IDX_BYTES, "IDX")?;
+    if !is_gzip(&raw) {
+        return Ok(raw);
+    }
+    gunzip(&raw).map_err(|problem| Error::Idx {
+        path: path.to_owned(),
+        problem,
+    })
+}
+
+/// Whether `bytes` are gzip, by their magic, whatever the file is called.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&GZIP_MAGIC)
+}
+
+/// Inflates gzip; the one place it is done (files on disk and downloads
+/// alike), so that nothing inflates past [`MAX_IDX_BYTES`].
+pub fn gunzip(compressed: &[u8]) -> std::result::Result<Vec<u8>, IdxProblem> {
     let mut out = Vec::new();
+    // One byte past the cap tells "exactly the cap" from "more".
     flate2::read::MultiGzDecoder::new(compressed)
-        .take(MAX_DECOMPRESSED_BYTES)
+        .take(MAX_IDX_BYTES + 1)
         .read_to_end(&mut out)
         .map_err(|e| IdxProblem::BadGzip(e.to_string()))?;
+    if out.len() as u64 > MAX_IDX_BYTES {
+        return Err(IdxProblem::InflatesTooFar {
+            limit: MAX_IDX_BYTES,
+        });
+    }
     Ok(out)
 }
 

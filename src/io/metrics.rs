@@ -4,6 +4,11 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::io::atomic_file::AtomicFile;
+use crate::io::read::read_capped_to_string;
+
+/// A record is about 300 bytes, so this is some 200 000 epochs: far beyond
+/// any run, yet small enough to hold in memory.
+const MAX_METRICS_BYTES: u64 = 64 << 20;
 
 /// One epoch's figures. Losses are mean per-sample costs; accuracies are
 /// fractions in 0..1. `train_*` is the running figure of the epoch (each batch
@@ -75,10 +80,7 @@ impl MetricsWriter {
 /// `train_acc` and `test_acc` per line). A null figure (a NaN when it was
 /// written) reads back as NaN.
 pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = read_capped_to_string(path, MAX_METRICS_BYTES, "metrics")?;
     let bad = |line: usize, what: String| Error::Data(format!("{}:{line}: {what}", path.display()));
     let mut reports = Vec::new();
     for (i, line) in text
