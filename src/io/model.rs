@@ -24,11 +24,16 @@ use crate::data::batch::Normalisation;
 use crate::data::dataset::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
 use crate::io::atomic_file::write_atomically;
+use crate::io::read::read_capped;
 use crate::nn::arch::{Arch, Hidden};
 use crate::nn::params::{Layer, Params};
 use crate::train::config::{Normalise, TrainConfig};
 
 pub const FORMAT: &str = "mnist-mlp/2";
+
+/// Larger than any model worth keeping (784-4096-4096-4096-10 is 180 MB),
+/// small enough that a symlink to /dev/zero cannot exhaust memory.
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 
 /// What a model was trained as, kept beside its weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,10 +123,7 @@ pub fn save(path: &Path, params: &Params, info: &ModelInfo) -> Result<()> {
 /// Reads a model written by [`save`] (or by the versions before it),
 /// checking every tensor's type, shape and values.
 pub fn load(path: &Path) -> Result<(Params, ModelInfo)> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = read_capped(path, MAX_MODEL_BYTES, "model")?;
     let bad = |what: String| Error::Data(format!("{}: {what}", path.display()));
     let unreadable =
         |e: safetensors::SafeTensorError| bad(format!("not a readable safetensors file ({e})"));

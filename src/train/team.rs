@@ -448,21 +448,20 @@ fn share_out<'a>(
             .iter_mut()
             .map(|c| c.next().expect("a copy per layer"))
             .collect();
+        let (Layer { w, b }, LayerState { w: w_state, b: b_state }) = (layer, layer_state);
         match plan.split {
             Split::Whole => {
-                per_thread[0].push(Part::of(layer, layer_state));
+                per_thread[0].push(Part::of(w, b, w_state, b_state));
                 for (parts, (copy, copy_state)) in per_thread[1..].iter_mut().zip(layer_copies) {
-                    parts.push(Part::of(copy, copy_state));
+                    parts.push(Part::of(
+                        &mut copy.w,
+                        &mut copy.b,
+                        &mut copy_state.w,
+                        &mut copy_state.b,
+                    ));
                 }
             }
             Split::Inputs => {
-                let (
-                    Layer { w, b },
-                    LayerState {
-                        w: w_state,
-                        b: b_state,
-                    },
-                ) = (layer, layer_state);
                 let mut w_states = cut_all(w_state, Axis(1), &widths);
                 let biases = std::iter::once((b, b_state)).chain(
                     layer_copies
@@ -480,13 +479,6 @@ fn share_out<'a>(
                 }
             }
             Split::Units => {
-                let (
-                    Layer { w, b },
-                    LayerState {
-                        w: w_state,
-                        b: b_state,
-                    },
-                ) = (layer, layer_state);
                 let mut w_states = cut_all(w_state, Axis(0), &widths);
                 let mut b_states = cut_all(b_state, Axis(0), &widths);
                 let ws = cut(w.view_mut(), Axis(0), &widths);
@@ -526,12 +518,18 @@ fn next_blocks<T>(states: &mut [std::vec::IntoIter<T>]) -> Vec<T> {
 }
 
 impl<'a> Part<'a> {
-    fn of(layer: &'a mut Layer, state: &'a mut LayerState) -> Self {
+    /// The whole of a layer's weights, bias and their state.
+    fn of(
+        w: &'a mut Array2<f32>,
+        b: &'a mut Array1<f32>,
+        w_state: &'a mut [Array2<f32>],
+        b_state: &'a mut [Array1<f32>],
+    ) -> Self {
         Part {
-            w: layer.w.view_mut(),
-            b: layer.b.view_mut(),
-            w_state: state.w.iter_mut().map(|s| s.view_mut()).collect(),
-            b_state: state.b.iter_mut().map(|s| s.view_mut()).collect(),
+            w: w.view_mut(),
+            b: b.view_mut(),
+            w_state: w_state.iter_mut().map(|s| s.view_mut()).collect(),
+            b_state: b_state.iter_mut().map(|s| s.view_mut()).collect(),
         }
     }
 }
