@@ -19,6 +19,7 @@ use crate::data::dataset::{
 use crate::data::fetch::{default_mirrors, fetch_files, missing_files, FetchOptions};
 use crate::data::picture::{classify, mnist_like};
 use crate::error::{Error, Result};
+use crate::io::atomic_file::check_writable;
 use crate::io::metrics::{read_metrics, MetricsWriter};
 use crate::io::model::{self, ModelInfo};
 use crate::io::plot::{digit_ascii, draw_curves, draw_digit, run_curves, write_digit_png};
@@ -93,7 +94,8 @@ pub struct TrainOptions {
     pub resume: Option<PathBuf>,
 }
 
-/// Fails now, not after training, when a file could not be written there.
+/// Fails now, not after training, when a file could not be written there:
+/// a missing folder, one that refuses new files, a directory in the way.
 fn check_output_folder(path: &Path) -> Result<()> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(folder) if !folder.is_dir() => Err(Error::Config(format!(
@@ -101,7 +103,7 @@ fn check_output_folder(path: &Path) -> Result<()> {
             path.display(),
             folder.display()
         ))),
-        _ => Ok(()),
+        _ => check_writable(path),
     }
 }
 
@@ -109,7 +111,7 @@ fn check_output_folder(path: &Path) -> Result<()> {
 /// writes the JSONL metrics.
 pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary> {
     options.config.validate()?;
-    if let Some(path) = &options.save {
+    for path in [&options.save, &options.metrics_out].into_iter().flatten() {
         check_output_folder(path)?;
     }
     let (mut trainer, epochs_done) = match &options.resume {
@@ -321,6 +323,11 @@ pub struct ShowOptions {
 
 /// Shows one digit as a PNG and/or terminal art.
 pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
+    if options.plain && options.out.is_none() {
+        return Err(Error::Config(
+            "--plain shapes the PNG written by --out; give --out FILE.png too".into(),
+        ));
+    }
     // Only the split asked for: the training images are most of the load.
     let (name, images, labels) = if options.test_set {
         ("test", TEST_IMAGES, TEST_LABELS)

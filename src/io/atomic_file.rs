@@ -87,6 +87,25 @@ fn replace(target: PathBuf) -> Destination {
     }
 }
 
+/// Fails now if writing `path` later would fail at the start: a directory
+/// or socket in the way, a missing folder, a folder that refuses new files
+/// (checked by creating and removing the very temporary file the write
+/// would use). A device or FIFO is not opened: a FIFO would block until
+/// someone reads it.
+pub fn check_writable(path: &Path) -> Result<()> {
+    match destination(path)? {
+        Destination::InPlace { .. } => Ok(()),
+        Destination::Replace { temp, .. } => {
+            let io_error = |source| Error::Io {
+                path: path.to_owned(),
+                source,
+            };
+            File::create(&temp).map_err(io_error)?;
+            std::fs::remove_file(&temp).map_err(io_error)
+        }
+    }
+}
+
 /// A file being written. Dropped without a successful [`commit`], it
 /// removes its temporary file.
 ///
