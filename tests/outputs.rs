@@ -257,6 +257,37 @@ fn metrics_onto_dev_full_reports_the_write_error() {
 }
 
 #[test]
+fn metrics_to_stdout_go_down_its_pipe() {
+    let dir = fixture_dir();
+    // What /dev/stdout is, made here so that no version of the code can
+    // replace the system's: a link to /proc's magic link for fd 1, which
+    // leads to a pipe no path names.
+    let stdout = dir.path().join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &stdout).unwrap();
+    let output = mnist_mlp(&[
+        "train",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--metrics-out",
+        stdout.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let records: Vec<serde_json::Value> = printed
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{printed}");
+    assert!(stdout.symlink_metadata().unwrap().file_type().is_symlink());
+    no_partial_files(dir.path());
+}
+
+#[test]
 fn outputs_that_cannot_be_written_fail_before_training() {
     let dir = fixture_dir();
     let d = dir.path().to_str().unwrap();
