@@ -298,3 +298,18 @@ fn fashion_dataset_reads_its_own_variable() {
     assert!(String::from_utf8_lossy(&output.stdout).contains(dir.path().to_str().unwrap()));
     assert_one_line_error(&mnist_mlp(&["train", "--dataset", "cifar"]), "cifar");
 }
+
+#[test]
+fn show_refuses_plain_without_out() {
+    let dir = fixture_dir();
+    let output = mnist_mlp(&[
+        "show",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--index",
+        "0",
+        "--plain",
+    ]);
+    assert_one_line_error(&output, "--plain");
+    assert!(output.stdout.is_empty(), "printed the digit anyway");
+}

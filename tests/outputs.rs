@@ -257,6 +257,84 @@ fn metrics_onto_dev_full_reports_the_write_error() {
 }
 
 #[test]
+fn metrics_to_stdout_go_down_its_pipe() {
+    let dir = fixture_dir();
+    // What /dev/stdout is, made here so that no version of the code can
+    // replace the system's: a link to /proc's magic link for fd 1, which
+    // leads to a pipe no path names.
+    let stdout = dir.path().join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &stdout).unwrap();
+    let output = mnist_mlp(&[
+        "train",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--metrics-out",
+        stdout.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let records: Vec<serde_json::Value> = printed
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{printed}");
+    assert!(stdout.symlink_metadata().unwrap().file_type().is_symlink());
+    no_partial_files(dir.path());
+}
+
+#[test]
+fn outputs_that_cannot_be_written_fail_before_training() {
+    let dir = fixture_dir();
+    let d = dir.path().to_str().unwrap();
+    let folder = dir.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    // /proc takes no new files, even from root, yet it is a folder that
+    // exists: only trying to create a file there tells.
+    let cases: [(&str, &Path, &str); 4] = [
+        ("--save", &folder, "a directory"),
+        ("--metrics-out", &folder, "a directory"),
+        (
+            "--save",
+            Path::new("/proc/m.safetensors"),
+            "/proc/m.safetensors",
+        ),
+        ("--metrics-out", Path::new("/proc/m.jsonl"), "/proc/m.jsonl"),
+    ];
+    for (flag, path, expect) in cases {
+        let output = mnist_mlp(&[
+            "train",
+            "--data-dir",
+            d,
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            flag,
+            path.to_str().unwrap(),
+        ]);
+        assert_one_line_error(&output, expect);
+        assert_eq!(trained_epochs(&output), 0, "{flag} {}", path.display());
+    }
+    let missing = dir.path().join("nodir").join("m.jsonl");
+    let output = mnist_mlp(&[
+        "train",
+        "--data-dir",
+        d,
+        "--metrics-out",
+        missing.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&output, "m.jsonl");
+    assert!(!stderr(&output).contains("partial"), "{}", stderr(&output));
+    assert!(folder.is_dir() && names_in(&folder).is_empty());
+    no_partial_files(dir.path());
+}
+
+#[test]
 fn metrics_onto_a_full_disk_leave_no_temporary_file() {
     let dir = fixture_dir();
     let metrics = dir.path().join("m.jsonl");

@@ -20,6 +20,7 @@ use crate::data::dataset::{
 use crate::data::fetch::{default_mirrors, fetch_files, missing_files, FetchOptions};
 use crate::data::picture::{classify, mnist_like};
 use crate::error::{Error, Result};
+use crate::io::atomic_file::check_writable;
 use crate::io::metrics::read_metrics;
 use crate::io::model;
 use crate::io::plot::{digit_ascii, draw_curves, draw_digit, run_curves, write_digit_png};
@@ -82,7 +83,8 @@ impl DataLocation {
 /// mirror is tried.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Fails now, not after training, when a file could not be written there.
+/// Fails now, not after training, when a file could not be written there:
+/// a missing folder, one that refuses new files, a directory in the way.
 pub(crate) fn check_output_folder(path: &Path) -> Result<()> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(folder) if !folder.is_dir() => Err(Error::Config(format!(
@@ -90,7 +92,7 @@ pub(crate) fn check_output_folder(path: &Path) -> Result<()> {
             path.display(),
             folder.display()
         ))),
-        _ => Ok(()),
+        _ => check_writable(path),
     }
 }
 
@@ -215,6 +217,11 @@ pub struct ShowOptions {
 
 /// Shows one digit as a PNG and/or terminal art.
 pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
+    if options.plain && options.out.is_none() {
+        return Err(Error::Config(
+            "--plain shapes the PNG written by --out; give --out FILE.png too".into(),
+        ));
+    }
     // Only the split asked for: the training images are most of the load.
     let (name, images, labels) = if options.test_set {
         ("test", TEST_IMAGES, TEST_LABELS)

@@ -23,13 +23,13 @@ enum Destination {
     /// Written as `temp`, then renamed over `target`.
     Replace { temp: PathBuf, target: PathBuf },
     /// A character device or FIFO, written in place.
-    InPlace { target: PathBuf },
+    InPlace,
 }
 
 /// Linux's own limit on the symlinks followed in one lookup.
 const MAX_SYMLINKS: usize = 40;
 
-/// Follows `path` through symlinks to the file they name, which need not
+/// Follows `path` through symlinks to the file they name, which does not
 /// exist yet.
 fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
     let io_error = |source| Error::Io {
@@ -54,27 +54,32 @@ fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
 }
 
 fn destination(path: &Path) -> Result<Destination> {
-    // A symlink to a regular file is followed, and the temporary file made
-    // beside the file it names: renaming over the symlink itself would
-    // replace the link with a copy and leave the file it named stale, and
-    // only a temporary file in the target's own folder is sure to be on the
-    // same file system, which `rename` needs.
-    let target = resolve_symlinks(path)?;
-    match std::fs::symlink_metadata(&target) {
-        Ok(m) if m.is_file() => Ok(replace(target)),
+    let io_error = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    // Asked of the kernel, which follows every symlink, /proc's magic ones
+    // included: /dev/stdout leads to /proc/self/fd/1 and on to a pipe named
+    // "pipe:[…]", which no path can reach.
+    match std::fs::metadata(path) {
+        // A symlink to a regular file is followed, and the temporary file
+        // made beside the file it names: renaming over the symlink itself
+        // would replace the link with a copy and leave the file it named
+        // stale, and only a temporary file in the target's own folder is
+        // sure to be on the same file system, which `rename` needs.
+        Ok(m) if m.is_file() => Ok(replace(std::fs::canonicalize(path).map_err(io_error)?)),
         Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() => {
-            Ok(Destination::InPlace { target })
+            Ok(Destination::InPlace)
         }
         Ok(m) => Err(Error::Config(format!(
             "{}: is {}; cannot write a file there",
             path.display(),
             describe(m.file_type())
         ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(replace(target)),
-        Err(source) => Err(Error::Io {
-            path: path.to_owned(),
-            source,
-        }),
+        // Nothing there, or a dangling symlink: the file it names is
+        // created, as a shell's `>` would.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(replace(resolve_symlinks(path)?)),
+        Err(source) => Err(io_error(source)),
     }
 }
 
@@ -84,6 +89,25 @@ fn replace(target: PathBuf) -> Destination {
     Destination::Replace {
         temp: target.with_file_name(temp_name),
         target,
+    }
+}
+
+/// Fails now if writing `path` later would fail at the start: a directory
+/// or socket in the way, a missing folder, a folder that refuses new files
+/// (checked by creating and removing the very temporary file the write
+/// would use). A device or FIFO is not opened: a FIFO would block until
+/// someone reads it.
+pub fn check_writable(path: &Path) -> Result<()> {
+    match destination(path)? {
+        Destination::InPlace => Ok(()),
+        Destination::Replace { temp, .. } => {
+            let io_error = |source| Error::Io {
+                path: path.to_owned(),
+                source,
+            };
+            File::create(&temp).map_err(io_error)?;
+            std::fs::remove_file(&temp).map_err(io_error)
+        }
     }
 }
 
@@ -107,10 +131,10 @@ impl AtomicFile {
             source,
         };
         let (file, pending_rename) = match destination(path)? {
-            Destination::InPlace { target } => (
+            Destination::InPlace => (
                 OpenOptions::new()
                     .write(true)
-                    .open(&target)
+                    .open(path)
                     .map_err(io_error)?,
                 None,
             ),
