@@ -345,8 +345,17 @@ fn main() -> ExitCode {
             let (config, data) = args.run.into_config(5);
             app::bench(&config, &data, args.json, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
-        Command::Predict(args) => app::predict(&args.model, &args.images, args.json, &mut stdout)
-            .map(|()| ExitCode::SUCCESS),
+        Command::Predict(args) => app::predict(
+            &args.model,
+            &args.images,
+            args.json,
+            &mut stdout,
+            &mut std::io::stderr(),
+        )
+        .map(|failed| match failed {
+            0 => ExitCode::SUCCESS,
+            _ => ExitCode::from(1),
+        }),
         Command::Fetch(args) => {
             let options = FetchOptions {
                 mirrors: if args.mirror.is_empty() {

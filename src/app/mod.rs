@@ -406,16 +406,28 @@ pub fn fetch(data: &DataLocation, options: &FetchOptions, out: &mut impl Write) 
 }
 
 /// Classifies pictures of digits with a saved model: one line (or JSON
-/// object) per picture.
+/// object) per picture on `out`. A picture that cannot be read or shows no
+/// digit costs only its own line, on `err`, naming it; the others are still
+/// classified. Returns how many pictures failed.
 pub fn predict(
     model_path: &Path,
     images: &[PathBuf],
     json: bool,
     out: &mut impl Write,
-) -> Result<()> {
+    err: &mut impl Write,
+) -> Result<usize> {
     let (params, _) = model::load(model_path)?;
+    let mut failed = 0;
     for path in images {
-        let (digit, outputs) = classify(&params, mnist_like(path)?);
+        let pixels = match mnist_like(path) {
+            Ok(pixels) => pixels,
+            Err(e) => {
+                failed += 1;
+                let _ = writeln!(err, "error: {e}");
+                continue;
+            }
+        };
+        let (digit, outputs) = classify(&params, pixels);
         let line = if json {
             serde_json::json!({ "path": path, "digit": digit, "outputs": outputs }).to_string()
         } else {
@@ -428,5 +440,5 @@ pub fn predict(
         };
         let _ = writeln!(out, "{line}");
     }
-    Ok(())
+    Ok(failed)
 }
