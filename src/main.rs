@@ -326,6 +326,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let computes = match &cli.command {
+        Command::Fetch(_) | Command::Plot(_) => false,
+        Command::Show(args) => args.model.is_some(),
+        _ => true,
+    };
+    if computes {
+        if let Err(e) = mnist_mlp::blas::check_sgemm() {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let mut stdout = std::io::stdout();
     let result = match cli.command {
         Command::Train(args) => {
