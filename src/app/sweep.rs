@@ -305,7 +305,7 @@ pub fn write_outputs(
         draw_curves(
             &runs_dir.join(format!("{}.png", r.name)),
             &format!("{}: train (dashed) and test accuracy", r.name),
-            &run_curves(&r.name, &r.reports, 0),
+            &run_curves("", &r.reports, 0),
         )?;
     }
 
