@@ -384,7 +384,9 @@ fn main() -> ExitCode {
         }
         Command::Eval(args) => app::eval(&args.model, &args.data.dir(), args.json, &mut stdout)
             .map(|()| ExitCode::SUCCESS),
-        Command::Plot(args) => app::plot(&args.metrics, &args.out).map(|()| ExitCode::SUCCESS),
+        Command::Plot(args) => {
+            app::plot(&args.metrics, &args.out, &mut stdout).map(|()| ExitCode::SUCCESS)
+        }
         Command::Show(args) => {
             let options = ShowOptions {
                 data: args.data.dir(),

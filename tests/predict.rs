@@ -230,3 +230,60 @@ fn ink_is_measured_against_the_background() {
         "{differing} pixels inked differently on grey and white paper"
     );
 }
+
+#[test]
+fn show_with_a_model_puts_the_prediction_in_the_picture_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = trained_model(dir.path());
+    let show = |out: &Path, with_model: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"));
+        command
+            .args(["show", "--index", "4", "--data-dir"])
+            .arg(dir.path())
+            .arg("--out")
+            .arg(out);
+        if with_model {
+            command.arg("--model").arg(&model);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let (plain, predicted) = (
+        dir.path().join("plain.png"),
+        dir.path().join("predicted.png"),
+    );
+    show(&plain, false);
+    let stdout = show(&predicted, true);
+    let digit = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("predicted "))
+        .and_then(|rest| rest.chars().next())
+        .unwrap_or_else(|| panic!("no prediction in {stdout}"));
+    // The title that was drawn, as the command reports it.
+    assert!(
+        stdout.contains(&format!(", predicted {digit}: wrote ")),
+        "{stdout}"
+    );
+
+    // The pictures differ in their title band only: the answer is drawn.
+    let (plain, predicted) = (
+        image::open(&plain).unwrap().to_luma8(),
+        image::open(&predicted).unwrap().to_luma8(),
+    );
+    assert_eq!(plain.dimensions(), predicted.dimensions());
+    let height = plain.height();
+    let differs = |rows: std::ops::Range<u32>| {
+        rows.flat_map(|y| (0..plain.width()).map(move |x| (x, y)))
+            .any(|(x, y)| plain.get_pixel(x, y) != predicted.get_pixel(x, y))
+    };
+    assert!(
+        differs(0..30),
+        "the title band is the same with and without --model"
+    );
+    assert!(!differs(60..height - 10), "the digit changed");
+}

@@ -21,7 +21,9 @@ use crate::data::picture::{classify, mnist_like};
 use crate::error::{Error, Result};
 use crate::io::metrics::{read_metrics, MetricsWriter};
 use crate::io::model::{self, ModelInfo};
-use crate::io::plot::{digit_ascii, draw_curves, draw_digit, run_curves, write_digit_png};
+use crate::io::plot::{
+    digit_ascii, distinct_names, draw_curves, draw_digit, run_curves, write_digit_png,
+};
 use crate::train::trainer::{run_from, RunSummary, TrainConfig, Trainer, AUTO_THREADS};
 
 /// Where a command's data is and whether it may be downloaded there.
@@ -287,19 +289,28 @@ fn progress_bar(len: u64, template: &str) -> ProgressBar {
     bar
 }
 
-/// Draws the accuracy curves of saved metrics files into one PNG.
-pub fn plot(metrics: &[PathBuf], out: &Path) -> Result<()> {
+/// Draws the accuracy curves of saved metrics files into one PNG and says
+/// on `out` what it drew. Each run is named by its file's stem, with as
+/// many parent folders as it takes to tell same-named files apart.
+pub fn plot(metrics: &[PathBuf], out_path: &Path, out: &mut impl Write) -> Result<()> {
+    let names = distinct_names(metrics);
     let mut curves = Vec::new();
-    for (i, path) in metrics.iter().enumerate() {
+    for (i, (path, name)) in metrics.iter().zip(&names).enumerate() {
         let reports = read_metrics(path)?;
-        let name = path.file_stem().unwrap_or_default().to_string_lossy();
-        curves.extend(run_curves(&name, &reports, i));
+        curves.extend(run_curves(name, &reports, i));
     }
     draw_curves(
-        out,
+        out_path,
         "Accuracy per epoch (test solid, train dashed)",
         &curves,
-    )
+    )?;
+    let _ = writeln!(
+        out,
+        "wrote {}: test and train accuracy of {}",
+        out_path.display(),
+        names.join(", ")
+    );
+    Ok(())
 }
 
 /// The `show` subcommand's settings.
@@ -334,11 +345,22 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
             set.len() - 1
         )));
     }
-    let title = format!(
+    // Classified first, so that the picture's title can give the answer.
+    let prediction = match &options.model {
+        Some(path) => {
+            let (params, _) = model::load(path)?;
+            Some(classify(&params, set.image(options.index).to_vec()))
+        }
+        None => None,
+    };
+    let mut title = format!(
         "{name} #{}: label {}",
         options.index,
         set.label(options.index)
     );
+    if let Some((digit, _)) = &prediction {
+        title.push_str(&format!(", predicted {digit}"));
+    }
     if options.out.is_none() || options.ascii {
         let _ = write!(out, "{title}\n{}", digit_ascii(set, options.index));
     }
@@ -350,9 +372,7 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
         }
         let _ = writeln!(out, "{title}: wrote {}", path.display());
     }
-    if let Some(path) = &options.model {
-        let (params, _) = model::load(path)?;
-        let (digit, outputs) = classify(&params, set.image(options.index).to_vec());
+    if let Some((digit, outputs)) = prediction {
         let outputs: Vec<String> = outputs.iter().map(|a| format!("{a:.3}")).collect();
         let _ = writeln!(
             out,
