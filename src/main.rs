@@ -414,6 +414,17 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    let computes = match &cli.command {
+        Command::Fetch(_) | Command::Plot(_) => false,
+        Command::Show(args) => args.model.is_some(),
+        _ => true,
+    };
+    if computes {
+        if let Err(e) = mnist_mlp::blas::check_sgemm() {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let mut stdout = std::io::stdout();
     let result = match cli.command {
         Command::Train(args) => {
@@ -440,8 +451,17 @@ fn main() -> ExitCode {
                 })
                 .map(|()| ExitCode::SUCCESS)
         }
-        Command::Predict(args) => app::predict(&args.model, &args.images, args.json, &mut stdout)
-            .map(|()| ExitCode::SUCCESS),
+        Command::Predict(args) => app::predict(
+            &args.model,
+            &args.images,
+            args.json,
+            &mut stdout,
+            &mut std::io::stderr(),
+        )
+        .map(|failed| match failed {
+            0 => ExitCode::SUCCESS,
+            _ => ExitCode::from(1),
+        }),
         Command::Fetch(args) => {
             let options = FetchOptions {
                 mirrors: if args.mirror.is_empty() {
@@ -455,7 +475,9 @@ fn main() -> ExitCode {
         }
         Command::Eval(args) => app::eval(&args.model, &args.data.dir(), args.json, &mut stdout)
             .map(|()| ExitCode::SUCCESS),
-        Command::Plot(args) => app::plot(&args.metrics, &args.out).map(|()| ExitCode::SUCCESS),
+        Command::Plot(args) => {
+            app::plot(&args.metrics, &args.out, &mut stdout).map(|()| ExitCode::SUCCESS)
+        }
         Command::Show(args) => {
             let options = ShowOptions {
                 data: args.data.dir(),

@@ -313,3 +313,66 @@ fn show_refuses_plain_without_out() {
     assert_one_line_error(&output, "--plain");
     assert!(output.stdout.is_empty(), "printed the digit anyway");
 }
+
+/// A metrics file such as `train --metrics-out` writes, three epochs long.
+fn write_metrics(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let lines: Vec<String> = (1..=3)
+        .map(|e| format!(r#"{{"epoch":{e},"train_acc":0.9{e},"test_acc":0.8{e}}}"#))
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+#[test]
+fn plot_names_same_named_files_by_their_folders_and_says_what_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a/m.jsonl"), dir.path().join("b/m.jsonl"));
+    write_metrics(&a);
+    write_metrics(&b);
+    let out = dir.path().join("curves.png");
+    let output = mnist_mlp(&[
+        "plot",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.contains(out.to_str().unwrap()) && stdout.contains("a/m") && stdout.contains("b/m"),
+        "{stdout}"
+    );
+    assert!(std::fs::read(&out).unwrap().starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn plot_and_show_refuse_to_write_png_under_another_name() {
+    let dir = fixture_dir();
+    let metrics = dir.path().join("m.jsonl");
+    write_metrics(&metrics);
+    for name in ["curves.jpg", "curves"] {
+        let out = dir.path().join(name);
+        let output = mnist_mlp(&[
+            "plot",
+            metrics.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_one_line_error(&output, name);
+        assert!(!out.exists(), "{name} was written");
+
+        let output = mnist_mlp(&[
+            "show",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--index",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_one_line_error(&output, name);
+        assert!(!out.exists(), "{name} was written");
+    }
+}

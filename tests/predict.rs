@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{synthetic_mnist, write_mnist_dir};
@@ -74,24 +75,14 @@ fn digits_are_laid_out_as_in_mnist_whatever_the_picture() {
     );
 }
 
-#[test]
-fn predict_reads_png_and_jpeg_and_rejects_what_is_not_a_picture() {
-    let dir = tempfile::tempdir().unwrap();
-    write_mnist_dir(dir.path(), &synthetic_mnist(200, 40), true);
-    let bin = env!("CARGO_BIN_EXE_mnist-mlp");
-    let model = dir.path().join("m.safetensors");
-    let d = dir.path().to_str().unwrap();
-    let out = Command::new(bin)
-        .args([
-            "train",
-            "--data-dir",
-            d,
-            "--epochs",
-            "1",
-            "--hidden",
-            "8",
-            "--save",
-        ])
+/// A small model trained on synthetic data, saved in `dir`.
+fn trained_model(dir: &Path) -> PathBuf {
+    write_mnist_dir(dir, &synthetic_mnist(200, 40), true);
+    let model = dir.join("m.safetensors");
+    let out = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(["train", "--epochs", "1", "--hidden", "8", "--data-dir"])
+        .arg(dir)
+        .arg("--save")
         .arg(&model)
         .output()
         .unwrap();
@@ -100,6 +91,14 @@ fn predict_reads_png_and_jpeg_and_rejects_what_is_not_a_picture() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    model
+}
+
+#[test]
+fn predict_reads_png_and_jpeg_and_rejects_what_is_not_a_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_mnist-mlp");
+    let model = trained_model(dir.path());
 
     let png = dir.path().join("digit.png");
     let jpeg = dir.path().join("digit.jpg");
@@ -138,10 +137,153 @@ fn predict_reads_png_and_jpeg_and_rejects_what_is_not_a_picture() {
         .arg(&text)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("notes.png") && err.trim_end().lines().count() == 1,
         "{err}"
     );
+}
+
+#[test]
+fn one_bad_picture_costs_only_its_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = trained_model(dir.path());
+    let good = dir.path().join("good.png");
+    let also_good = dir.path().join("also-good.jpg");
+    let missing = dir.path().join("missing.png");
+    let blank = dir.path().join("blank.png");
+    let grey = dir.path().join("grey.png");
+    picture(true).save(&good).unwrap();
+    picture(false).save(&also_good).unwrap();
+    GrayImage::from_pixel(64, 64, Luma([255]))
+        .save(&blank)
+        .unwrap();
+    GrayImage::from_pixel(64, 64, Luma([128]))
+        .save(&grey)
+        .unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(["predict", "--model"])
+        .arg(&model)
+        .args([&missing, &good, &blank, &grey, &also_good])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // The good pictures, in the order given, each classified.
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!("{}: ", good.display())),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{}: ", also_good.display())),
+        "{stdout}"
+    );
+
+    // One line per failure, naming the picture.
+    let failures: Vec<&str> = stderr.lines().collect();
+    assert_eq!(failures.len(), 3, "{stderr}");
+    for (line, path) in failures.iter().zip([&missing, &blank, &grey]) {
+        assert!(line.contains(path.to_str().unwrap()), "{line}");
+    }
+    for line in &failures[1..] {
+        assert!(line.contains("no digit found"), "{line}");
+    }
+}
+
+#[test]
+fn ink_is_measured_against_the_background() {
+    // A flat picture of any shade has no digit in it.
+    for shade in [0u8, 60, 128, 200, 255] {
+        assert!(
+            to_mnist_layout(&GrayImage::from_pixel(40, 30, Luma([shade]))).is_none(),
+            "a flat picture of shade {shade} has no digit"
+        );
+    }
+    // A dark digit on grey paper is laid out as on white paper.
+    let on_white = picture(true);
+    let on_grey = GrayImage::from_fn(on_white.width(), on_white.height(), |x, y| {
+        Luma([if on_white.get_pixel(x, y)[0] > 127 {
+            160
+        } else {
+            10
+        }])
+    });
+    let white_field = to_mnist_layout(&on_white).unwrap();
+    let grey_field = to_mnist_layout(&on_grey).unwrap();
+    let inked = |field: &[u8]| -> Vec<bool> { field.iter().map(|&p| p > 40).collect() };
+    let differing = inked(&white_field)
+        .iter()
+        .zip(inked(&grey_field))
+        .filter(|(a, b)| **a != *b)
+        .count();
+    assert!(
+        differing < 10,
+        "{differing} pixels inked differently on grey and white paper"
+    );
+}
+
+#[test]
+fn show_with_a_model_puts_the_prediction_in_the_picture_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = trained_model(dir.path());
+    let show = |out: &Path, with_model: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"));
+        command
+            .args(["show", "--index", "4", "--data-dir"])
+            .arg(dir.path())
+            .arg("--out")
+            .arg(out);
+        if with_model {
+            command.arg("--model").arg(&model);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let (plain, predicted) = (
+        dir.path().join("plain.png"),
+        dir.path().join("predicted.png"),
+    );
+    show(&plain, false);
+    let stdout = show(&predicted, true);
+    let digit = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("predicted "))
+        .and_then(|rest| rest.chars().next())
+        .unwrap_or_else(|| panic!("no prediction in {stdout}"));
+    // The title that was drawn, as the command reports it.
+    assert!(
+        stdout.contains(&format!(", predicted {digit}: wrote ")),
+        "{stdout}"
+    );
+
+    // The pictures differ in their title band only: the answer is drawn.
+    let (plain, predicted) = (
+        image::open(&plain).unwrap().to_luma8(),
+        image::open(&predicted).unwrap().to_luma8(),
+    );
+    assert_eq!(plain.dimensions(), predicted.dimensions());
+    let height = plain.height();
+    let differs = |rows: std::ops::Range<u32>| {
+        rows.flat_map(|y| (0..plain.width()).map(move |x| (x, y)))
+            .any(|(x, y)| plain.get_pixel(x, y) != predicted.get_pixel(x, y))
+    };
+    assert!(
+        differs(0..30),
+        "the title band is the same with and without --model"
+    );
+    assert!(!differs(60..height - 10), "the digit changed");
 }

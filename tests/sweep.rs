@@ -7,8 +7,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{synthetic_mnist, write_mnist_dir};
-use mnist_mlp::app::sweep::Grid;
+use mnist_mlp::app::sweep::{write_outputs, Grid, RunResult};
 use mnist_mlp::app::{sweep, DataLocation, SweepOptions};
+use mnist_mlp::io::metrics::EpochReport;
 use mnist_mlp::io::plot::CURVES_SIZE;
 use mnist_mlp::nn::arch::{Cost, Hidden, Init};
 
@@ -204,4 +205,69 @@ fn plot_and_show_commands_write_pngs() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
+    let grid = Grid {
+        init: vec![Init::Random, Init::Kaiming],
+        lr: vec![1.0, 3.0],
+        cost: vec![Cost::Quadratic, Cost::CrossEntropy],
+        hidden: vec![30, 90],
+        epochs: 2,
+        ..Grid::default()
+    };
+    // Finished runs made up, not trained: only the titles are in question.
+    let report = |epoch| EpochReport {
+        epoch,
+        lr: 1.0,
+        train_loss: 0.2,
+        train_acc: 0.9,
+        test_loss: 0.2,
+        test_acc: 0.9,
+        train_seconds: 0.1,
+        eval_seconds: 0.1,
+        diverged: false,
+        output_saturation: 0.0,
+        w1_norm: 1.0,
+        w2_norm: 1.0,
+    };
+    let results: Vec<RunResult> = grid
+        .runs()
+        .unwrap()
+        .into_iter()
+        .map(|(name, config)| RunResult {
+            name,
+            config,
+            reports: vec![report(1), report(2)],
+            diverged: false,
+            seconds: 0.1,
+        })
+        .collect();
+    let out = tempfile::tempdir().unwrap();
+    write_outputs(out.path(), &grid, &results, 1.0).unwrap();
+
+    // The report gives each figure's "others at ..." line, as its title does.
+    let text = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    for (section, varied) in [
+        ("## Initialisation", &["kaiming", "random"][..]),
+        ("## Learning rate", &["lr "][..]),
+        ("## Cost", &["quadratic", "cross-entropy"][..]),
+        ("## Hidden units", &["H="][..]),
+    ] {
+        let others = text
+            .split(section)
+            .nth(1)
+            .and_then(|rest| rest.lines().find(|l| l.starts_with("others at")))
+            .unwrap_or_else(|| panic!("no {section} in {text}"));
+        let fixed = others
+            .trim_start_matches("others at ")
+            .split(';')
+            .next()
+            .unwrap();
+        assert_eq!(fixed.split(", ").count(), 3, "{section}: {others}");
+        for value in varied {
+            assert!(!fixed.contains(value), "{section}: {others}");
+        }
+    }
 }

@@ -23,7 +23,9 @@ use crate::error::{Error, Result};
 use crate::io::atomic_file::check_writable;
 use crate::io::metrics::read_metrics;
 use crate::io::model;
-use crate::io::plot::{digit_ascii, draw_curves, draw_digit, run_curves, write_digit_png};
+use crate::io::plot::{
+    digit_ascii, distinct_names, draw_curves, draw_digit, run_curves, write_digit_png,
+};
 use crate::train::TrainConfig;
 
 /// Where a command's data is and whether it may be downloaded there.
@@ -186,19 +188,28 @@ pub(crate) fn progress_bar(len: u64, template: &str) -> ProgressBar {
     bar
 }
 
-/// Draws the accuracy curves of saved metrics files into one PNG.
-pub fn plot(metrics: &[PathBuf], out: &Path) -> Result<()> {
+/// Draws the accuracy curves of saved metrics files into one PNG and says
+/// on `out` what it drew. Each run is named by its file's stem, with as
+/// many parent folders as it takes to tell same-named files apart.
+pub fn plot(metrics: &[PathBuf], out_path: &Path, out: &mut impl Write) -> Result<()> {
+    let names = distinct_names(metrics);
     let mut curves = Vec::new();
-    for (i, path) in metrics.iter().enumerate() {
+    for (i, (path, name)) in metrics.iter().zip(&names).enumerate() {
         let reports = read_metrics(path)?;
-        let name = path.file_stem().unwrap_or_default().to_string_lossy();
-        curves.extend(run_curves(&name, &reports, i));
+        curves.extend(run_curves(name, &reports, i));
     }
     draw_curves(
-        out,
+        out_path,
         "Accuracy per epoch (test solid, train dashed)",
         &curves,
-    )
+    )?;
+    let _ = writeln!(
+        out,
+        "wrote {}: test and train accuracy of {}",
+        out_path.display(),
+        names.join(", ")
+    );
+    Ok(())
 }
 
 /// The `show` subcommand's settings.
@@ -238,11 +249,22 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
             set.len() - 1
         )));
     }
-    let title = format!(
+    // Classified first, so that the picture's title can give the answer.
+    let prediction = match &options.model {
+        Some(path) => {
+            let (params, info) = model::load(path)?;
+            Some(classify(&params, &info, set.image(options.index).to_vec()))
+        }
+        None => None,
+    };
+    let mut title = format!(
         "{name} #{}: label {}",
         options.index,
         set.label(options.index)
     );
+    if let Some((digit, _)) = &prediction {
+        title.push_str(&format!(", predicted {digit}"));
+    }
     if options.out.is_none() || options.ascii {
         let _ = write!(out, "{title}\n{}", digit_ascii(set, options.index));
     }
@@ -254,9 +276,7 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
         }
         let _ = writeln!(out, "{title}: wrote {}", path.display());
     }
-    if let Some(path) = &options.model {
-        let (params, info) = model::load(path)?;
-        let (digit, outputs) = classify(&params, &info, set.image(options.index).to_vec());
+    if let Some((digit, outputs)) = prediction {
         let outputs: Vec<String> = outputs.iter().map(|a| format!("{a:.3}")).collect();
         let _ = writeln!(
             out,
@@ -316,16 +336,28 @@ pub fn fetch(data: &DataLocation, options: &FetchOptions, out: &mut impl Write) 
 }
 
 /// Classifies pictures of digits with a saved model: one line (or JSON
-/// object) per picture.
+/// object) per picture on `out`. A picture that cannot be read or shows no
+/// digit costs only its own line, on `err`, naming it; the others are still
+/// classified. Returns how many pictures failed.
 pub fn predict(
     model_path: &Path,
     images: &[PathBuf],
     json: bool,
     out: &mut impl Write,
-) -> Result<()> {
+    err: &mut impl Write,
+) -> Result<usize> {
     let (params, info) = model::load(model_path)?;
+    let mut failed = 0;
     for path in images {
-        let (digit, outputs) = classify(&params, &info, mnist_like(path)?);
+        let pixels = match mnist_like(path) {
+            Ok(pixels) => pixels,
+            Err(e) => {
+                failed += 1;
+                let _ = writeln!(err, "error: {e}");
+                continue;
+            }
+        };
+        let (digit, outputs) = classify(&params, &info, pixels);
         let line = if json {
             serde_json::json!({ "path": path, "digit": digit, "outputs": outputs }).to_string()
         } else {
@@ -338,5 +370,5 @@ pub fn predict(
         };
         let _ = writeln!(out, "{line}");
     }
-    Ok(())
+    Ok(failed)
 }

@@ -193,6 +193,9 @@ struct Family<'a> {
     title: &'static str,
     /// The varied value, as a legend label.
     label: fn(&TrainConfig) -> String,
+    /// The settings held fixed, for the title: "others at kaiming, lr 1, ...",
+    /// without the varied one.
+    others: String,
     runs: Vec<&'a RunResult>,
 }
 
@@ -204,29 +207,48 @@ fn families<'a>(grid: &Grid, results: &'a [RunResult]) -> Vec<Family<'a>> {
             .filter(|r| keep(&r.config))
             .collect::<Vec<_>>()
     };
+    let settings = [
+        init.to_string(),
+        format!("lr {lr}"),
+        cost.to_string(),
+        format!("H={hidden}"),
+    ];
+    let others = |varied: usize| {
+        let fixed: Vec<&str> = settings
+            .iter()
+            .enumerate()
+            .filter(|(axis, _)| *axis != varied)
+            .map(|(_, setting)| setting.as_str())
+            .collect();
+        format!("others at {}", fixed.join(", "))
+    };
     vec![
         Family {
             stem: "init",
             title: "Initialisation",
             label: |c| c.init.to_string(),
+            others: others(0),
             runs: select(&|c| c.lr() == lr && c.cost == cost && c.hidden == hidden),
         },
         Family {
             stem: "learning_rate",
             title: "Learning rate",
             label: |c| format!("lr {}", c.lr()),
+            others: others(1),
             runs: select(&|c| c.init == init && c.cost == cost && c.hidden == hidden),
         },
         Family {
             stem: "cost",
             title: "Cost",
             label: |c| c.cost.to_string(),
+            others: others(2),
             runs: select(&|c| c.init == init && c.lr() == lr && c.hidden == hidden),
         },
         Family {
             stem: "hidden",
             title: "Hidden units",
             label: |c| format!("{} hidden", c.hidden),
+            others: others(3),
             runs: select(&|c| c.init == init && c.lr() == lr && c.cost == cost),
         },
     ]
@@ -306,7 +328,7 @@ pub fn write_outputs(
         draw_curves(
             &runs_dir.join(format!("{}.png", r.name)),
             &format!("{}: train (dashed) and test accuracy", r.name),
-            &run_curves(&r.name, &r.reports, 0),
+            &run_curves("", &r.reports, 0),
         )?;
     }
 
@@ -341,8 +363,7 @@ pub fn write_outputs(
             .enumerate()
             .flat_map(|(i, r)| run_curves(&(family.label)(&r.config), &r.reports, i))
             .collect();
-        let (init, lr, cost, hidden) = grid.baseline();
-        let others = format!("others at {init}, lr {lr}, {cost}, H={hidden}");
+        let others = &family.others;
         draw_curves(&png, &format!("{title} ({others})"), &curves)?;
         let _ = write!(
             report,

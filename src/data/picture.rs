@@ -5,6 +5,8 @@
 //! (aspect kept), placed in a 28×28 field with their centre of mass at the
 //! centre. A dark-on-light picture (most scans and drawings) is inverted
 //! first, judged by its border, which is background in a picture of a digit.
+//! Ink is measured against that background, not against black or white, so
+//! grey paper is background too and a picture of one flat colour is blank.
 
 use std::path::Path;
 
@@ -20,8 +22,8 @@ use crate::nn::network::{forward, predictions};
 use crate::nn::params::Params;
 use crate::nn::workspace::Workspace;
 
-/// Pixels at or below this (0..255, after inversion) are background when
-/// finding the digit's bounding box.
+/// Pixels differing from the background by this much or less (0..255) are
+/// background when finding the digit's bounding box.
 const INK_THRESHOLD: u8 = 40;
 /// MNIST's digits fit a 20×20 box inside the 28×28 field.
 const DIGIT_BOX: u32 = 20;
@@ -33,27 +35,36 @@ pub fn mnist_like(path: &Path) -> Result<Vec<u8>> {
         .to_luma8();
     to_mnist_layout(&picture).ok_or_else(|| {
         Error::Data(format!(
-            "{}: no digit found (the picture is blank)",
+            "{}: no digit found (the picture is blank or of one flat colour)",
             path.display()
         ))
     })
 }
 
-/// The MNIST layout of a grey picture, or None if it has no ink.
+/// The MNIST layout of a grey picture, or None if nothing in it stands out
+/// from the background.
 pub fn to_mnist_layout(picture: &GrayImage) -> Option<Vec<u8>> {
     let (w, h) = picture.dimensions();
     if w == 0 || h == 0 {
         return None;
     }
-    // The border's mean brightness tells the background.
-    let border: Vec<u8> = picture
+    // The border is background in a picture of a digit; its median ignores
+    // a stroke that touches the edge.
+    let mut border: Vec<u8> = picture
         .enumerate_pixels()
         .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == w - 1 || *y == h - 1)
         .map(|(_, _, p)| p[0])
         .collect();
-    let light_background =
-        border.iter().map(|&p| p as u32).sum::<u32>() / border.len() as u32 > 127;
-    let ink = |p: u8| if light_background { 255 - p } else { p };
+    let mid = border.len() / 2;
+    let background = *border.select_nth_unstable(mid).1;
+    let light_background = background > 127;
+    let ink = |p: u8| {
+        if light_background {
+            background.saturating_sub(p)
+        } else {
+            p.saturating_sub(background)
+        }
+    };
 
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
     for (x, y, p) in picture.enumerate_pixels() {

@@ -448,7 +448,13 @@ fn share_out<'a>(
             .iter_mut()
             .map(|c| c.next().expect("a copy per layer"))
             .collect();
-        let (Layer { w, b }, LayerState { w: w_state, b: b_state }) = (layer, layer_state);
+        let (
+            Layer { w, b },
+            LayerState {
+                w: w_state,
+                b: b_state,
+            },
+        ) = (layer, layer_state);
         match plan.split {
             Split::Whole => {
                 per_thread[0].push(Part::of(w, b, w_state, b_state));
