@@ -124,8 +124,7 @@ fn run(
                 eval_seconds: 0.1,
                 diverged,
                 output_saturation: 0.0,
-                w1_norm: 1.0,
-                w2_norm: 1.0,
+                weight_norms: vec![1.0, 1.0],
             }
         })
         .collect();

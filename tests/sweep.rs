@@ -213,7 +213,7 @@ fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
         init: vec![Init::Random, Init::Kaiming],
         lr: vec![1.0, 3.0],
         cost: vec![Cost::Quadratic, Cost::CrossEntropy],
-        hidden: vec![30, 90],
+        hidden: vec![Hidden(vec![30]), Hidden(vec![90])],
         epochs: 2,
         ..Grid::default()
     };
@@ -229,8 +229,7 @@ fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
         eval_seconds: 0.1,
         diverged: false,
         output_saturation: 0.0,
-        w1_norm: 1.0,
-        w2_norm: 1.0,
+        weight_norms: vec![1.0, 1.0],
     };
     let results: Vec<RunResult> = grid
         .runs()
