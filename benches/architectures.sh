@@ -26,14 +26,16 @@ echo "| flags (over the defaults; $epochs epochs) | test accuracy | best epoch |
 echo "|---|---|---|---|"
 tmp=$(mktemp)
 for flags in "${runs[@]}"; do
+  # Status 1 is a run that ended diverged: a row like the others.
   # shellcheck disable=SC2086
-  "$bin" train --offline --data-dir "$data" --epochs "$epochs" $flags --metrics-out "$tmp" >/dev/null
+  "$bin" train --offline --data-dir "$data" --epochs "$epochs" $flags --metrics-out "$tmp" >/dev/null 2>&1 || [ $? -eq 1 ]
   python3 - "$tmp" "$flags" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 best = max(rows, key=lambda r: r["test_acc"])
 secs = sorted(r["train_seconds"] for r in rows)[len(rows) // 2]
-print(f"| `{sys.argv[2]}` | {100*rows[-1]['test_acc']:.2f}% | {100*best['test_acc']:.2f}% (epoch {best['epoch']}) | {secs:.2f} |")
+diverged = " (diverged)" if rows[-1]["diverged"] else ""
+print(f"| `{sys.argv[2]}` | {100*rows[-1]['test_acc']:.2f}%{diverged} | {100*best['test_acc']:.2f}% (epoch {best['epoch']}) | {secs:.2f} |")
 PY
 done
 rm -f "$tmp"
