@@ -619,6 +619,20 @@ struct Member<'a> {
     grads: &'a mut [Layer],
 }
 
+/// `out` = the sum of every slice's partial of this parity, added in slice
+/// order so that the rounding does not depend on which thread sums.
+fn sum_in_slice_order(out: &mut [f32], partials: &Exchange, parity: usize) {
+    for (slice, partial) in partials.iter().enumerate() {
+        let partial = lock(&partial[parity]);
+        let partial = flat(&partial, out.len());
+        if slice == 0 {
+            out.copy_from_slice(partial);
+        } else {
+            out.iter_mut().zip(partial).for_each(|(o, p)| *o += p);
+        }
+    }
+}
+
 fn lock(buffer: &Mutex<Array2<f32>>) -> std::sync::MutexGuard<'_, Array2<f32>> {
     buffer.lock().expect("no training thread panics")
 }
@@ -715,16 +729,7 @@ impl Member<'_> {
         observer.lap(Phase::Sync);
         let a = &mut self.ws.hidden[0].a;
         let len = n * a.ncols();
-        let a = flat_mut(a, len);
-        for (slice, partials) in shared.forward[0].iter().enumerate() {
-            let partial = lock(&partials[parity]);
-            let partial = flat(&partial, len);
-            if slice == 0 {
-                a.copy_from_slice(partial);
-            } else {
-                a.iter_mut().zip(partial).for_each(|(z, p)| *z += p);
-            }
-        }
+        sum_in_slice_order(flat_mut(a, len), &shared.forward[0], parity);
         let pass = shared.pass;
         finish_hidden(
             self.ws,
@@ -867,16 +872,7 @@ impl Member<'_> {
         shared.barrier.wait();
         observer.lap(Phase::Sync);
         let len = n * d_input.ncols();
-        let d_input = flat_mut(d_input, len);
-        for (slice, partials) in shared.backward[l].iter().enumerate() {
-            let partial = lock(&partials[parity]);
-            let partial = flat(&partial, len);
-            if slice == 0 {
-                d_input.copy_from_slice(partial);
-            } else {
-                d_input.iter_mut().zip(partial).for_each(|(d, p)| *d += p);
-            }
-        }
+        sum_in_slice_order(flat_mut(d_input, len), &shared.backward[l], parity);
         observer.lap(Phase::BackwardElementwise);
     }
 
