@@ -21,7 +21,7 @@
 //! config.set("optimizer", "adam")?;
 //! config.epochs = 3;
 //! let mut trainer = Trainer::new(config, &data.train)?;
-//! let summary = run(&mut trainer, &data, &mut (), |report| {
+//! let summary = run(&mut trainer, &data, &mut (), |_, report| {
 //!     println!("{}", report.line(3));
 //!     Ok(())
 //! })?;
@@ -40,6 +40,7 @@ pub mod error;
 pub mod io;
 pub mod nn;
 pub mod optim;
+pub mod random;
 pub mod train;
 
 pub use data::dataset::{load_mnist, Dataset, Mnist};

@@ -219,7 +219,12 @@ fn divergence_is_reported_in_line_json_and_exit_code() {
         "{err}"
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("DIVERGED"));
-    assert!(jsonl(&metrics).iter().all(|r| r["diverged"] == true));
+    let records = jsonl(&metrics);
+    assert!(
+        records.last().unwrap()["diverged"] == true,
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
 
 #[test]

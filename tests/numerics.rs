@@ -272,7 +272,7 @@ fn small_config() -> TrainConfig {
 
 fn train(config: &TrainConfig, data: &Mnist) -> Vec<EpochReport> {
     let mut trainer = Trainer::new(config.clone(), &data.train).unwrap();
-    run(&mut trainer, data, &mut (), |_| Ok(()))
+    run(&mut trainer, data, &mut (), |_, _| Ok(()))
         .unwrap()
         .reports
 }
@@ -374,9 +374,41 @@ fn huge_learning_rate_is_reported_as_diverged_not_a_panic() {
         ..small_config()
     };
     let mut trainer = Trainer::new(config, &data.train).unwrap();
-    let summary = run(&mut trainer, &data, &mut (), |_| Ok(())).unwrap();
-    assert!(summary.reports.iter().all(|r| r.diverged));
+    let summary = run(&mut trainer, &data, &mut (), |_, _| Ok(())).unwrap();
+    assert!(summary.reports.last().unwrap().diverged);
     assert!(summary.diverged.is_some());
+}
+
+#[test]
+fn one_whole_set_batch_is_learning_not_diverging() {
+    // One update from the initial weights: the running loss is the initial
+    // network's, worse than know-nothing's, while test accuracy climbs.
+    let data = synthetic_mnist(300, 100);
+    let config = TrainConfig {
+        batch_size: 300,
+        epochs: 1,
+        ..small_config()
+    };
+    let mut trainer = Trainer::new(config, &data.train).unwrap();
+    let summary = run(&mut trainer, &data, &mut (), |_, _| Ok(())).unwrap();
+    let report = summary.reports.last().unwrap();
+    assert!(report.test_acc > 0.15, "{report:?}");
+    assert_eq!(summary.diverged, None);
+    assert_eq!(summary.stalled, None);
+}
+
+#[test]
+fn a_rate_too_small_to_move_the_weights_is_called_stalled_not_diverged() {
+    let data = synthetic_mnist(300, 100);
+    let config = TrainConfig {
+        lr: Some(1e-45),
+        epochs: 2,
+        ..small_config()
+    };
+    let mut trainer = Trainer::new(config, &data.train).unwrap();
+    let summary = run(&mut trainer, &data, &mut (), |_, _| Ok(())).unwrap();
+    assert_eq!(summary.diverged, None);
+    assert!(summary.stalled.unwrap().contains("too small"));
 }
 
 #[test]

@@ -98,6 +98,16 @@ fn every_option() -> Vec<(String, TrainConfig)> {
         },
     ));
     all.push((
+        "augmented: shifts, rotations, scalings, elastic".into(),
+        TrainConfig {
+            augment_shift: 2,
+            augment_rotate: 15.0,
+            augment_scale: 0.1,
+            augment_elastic: 34.0,
+            ..base(32)
+        },
+    ));
+    all.push((
         "onecycle, 3 hidden layers".into(),
         TrainConfig {
             schedule: Schedule::Onecycle,

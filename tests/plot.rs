@@ -108,7 +108,7 @@ fn run(
     end: f64,
     diverged: bool,
     colour: usize,
-) -> [Curve; 2] {
+) -> Vec<Curve> {
     let reports: Vec<EpochReport> = (1..=epochs)
         .map(|epoch| {
             let t = (epoch - 1) as f64 / (epochs.max(2) - 1) as f64;
@@ -118,6 +118,8 @@ fn run(
                 lr: 1.0,
                 train_loss: 0.1,
                 train_acc: acc,
+                val_loss: None,
+                val_acc: None,
                 test_loss: 0.1,
                 test_acc: acc - 0.005,
                 train_seconds: 0.1,

@@ -223,6 +223,8 @@ fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
         lr: 1.0,
         train_loss: 0.2,
         train_acc: 0.9,
+        val_loss: None,
+        val_acc: None,
         test_loss: 0.2,
         test_acc: 0.9,
         train_seconds: 0.1,

@@ -200,7 +200,7 @@ pub fn plot(metrics: &[PathBuf], out_path: &Path, out: &mut impl Write) -> Resul
     }
     draw_curves(
         out_path,
-        "Accuracy per epoch (test solid, train dashed)",
+        "Accuracy per epoch (test solid, train dashed, validation dotted)",
         &curves,
     )?;
     let _ = writeln!(

@@ -163,7 +163,7 @@ pub fn run_grid(
                 };
                 let started = Instant::now();
                 let outcome = Trainer::new(config.clone(), &data.train)
-                    .and_then(|mut trainer| run(&mut trainer, data, &mut (), |_| Ok(())))
+                    .and_then(|mut trainer| run(&mut trainer, data, &mut (), |_, _| Ok(())))
                     .map(|summary| RunResult {
                         name: name.clone(),
                         config: config.clone(),
@@ -367,7 +367,7 @@ pub fn write_outputs(
         draw_curves(&png, &format!("{title} ({others})"), &curves)?;
         let _ = write!(
             report,
-            "\n## {title}\n\n{others}; solid test, dashed train.\n\n![{title}]({stem}.png)\n\n{}",
+            "\n## {title}\n\n{others}; solid test, dashed train, dotted validation.\n\n![{title}]({stem}.png)\n\n{}",
             markdown_table(&family.runs)
         );
         written.push(png);

@@ -2,6 +2,8 @@
 //! a line per epoch, the metrics file and the saved model.
 
 use std::io::{IsTerminal, Write};
+
+use clap::ValueEnum;
 use std::path::PathBuf;
 
 use indicatif::ProgressBar;
@@ -10,8 +12,10 @@ use crate::app::{check_output_folder, progress_bar, DataLocation};
 use crate::error::{Error, Result};
 use crate::io::metrics::MetricsWriter;
 use crate::io::model::{self, ModelInfo};
-use crate::train::config::AUTO_THREADS;
+use crate::train::checkpoint;
+use crate::train::config::{AUTO_THREADS, MAX_EPOCHS};
 use crate::train::observer::Observer;
+use crate::train::preset::Preset;
 use crate::train::{run, RunSummary, TrainConfig, Trainer};
 
 /// The `train` subcommand's settings.
@@ -24,8 +28,12 @@ pub struct TrainOptions {
     pub metrics_out: Option<PathBuf>,
     /// Write the trained model here (safetensors).
     pub save: Option<PathBuf>,
-    /// Start from this saved model instead of fresh weights.
+    /// Start from this saved model or checkpoint instead of fresh weights.
     pub resume: Option<PathBuf>,
+    /// Write a resumable checkpoint here every `checkpoint_every` epochs
+    /// and after the last.
+    pub checkpoint: Option<PathBuf>,
+    pub checkpoint_every: usize,
 }
 
 /// The settings that make up a model's architecture: a resumed model keeps
@@ -35,9 +43,28 @@ const ARCHITECTURE: [&str; 4] = ["hidden", "activation", "output", "cost"];
 /// Settings about this run rather than the model: given afresh each time.
 const THIS_RUN: [&str; 2] = ["epochs", "threads"];
 
-/// `base` with `overrides` applied. Over a resumed model's settings
-/// (`resumed` names it), a flag that would change the architecture is an
-/// error and one that changes another setting is reported in `notes`.
+/// `overrides` with each `preset` replaced by its settings, put first so
+/// that the other flags override them.
+pub fn expand_presets(overrides: &[(String, String)]) -> Result<Vec<(String, String)>> {
+    let mut expanded = Vec::new();
+    for (_, name) in overrides.iter().filter(|(key, _)| key == "preset") {
+        let preset = Preset::from_str(name, true).map_err(|_| {
+            Error::Config(format!("--preset {name}: expected tutorial, fast or best"))
+        })?;
+        expanded.extend(
+            preset
+                .settings()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+    }
+    expanded.extend(overrides.iter().filter(|(key, _)| key != "preset").cloned());
+    Ok(expanded)
+}
+
+/// `base` with `overrides` (presets first) applied. Over a resumed model's
+/// settings (`resumed` names it), a flag that would change the architecture
+/// is an error and one that changes another setting is reported in `notes`.
 pub fn apply_overrides(
     base: TrainConfig,
     overrides: &[(String, String)],
@@ -45,7 +72,7 @@ pub fn apply_overrides(
     notes: &mut Vec<String>,
 ) -> Result<TrainConfig> {
     let mut config = base.clone();
-    for (key, value) in overrides {
+    for (key, value) in &expand_presets(overrides)? {
         config.set(key, value)?;
         let Some(model) = resumed else { continue };
         let before = serde_json::to_value(&base).expect("configs serialise")[key].clone();
@@ -84,6 +111,18 @@ pub fn describe(config: &TrainConfig) -> String {
     if config.dropout > 0.0 {
         line.push_str(&format!(" | dropout {}", config.dropout));
     }
+    if let Some(a) = config.augment() {
+        line.push_str(&format!(
+            " | augment shift {} rotate {} scale {} elastic {} (sigma {})",
+            a.shift, a.rotate_degrees, a.scale, a.elastic_alpha, a.elastic_sigma
+        ));
+    }
+    if config.validation > 0 {
+        line.push_str(&format!(" | validation {}", config.validation));
+        if config.early_stop > 0 {
+            line.push_str(&format!(" early stop {}", config.early_stop));
+        }
+    }
     line.push_str(&format!(
         " | normalise {} | batch {} | {} epochs | seed {} | threads {}",
         config.normalise,
@@ -118,40 +157,75 @@ impl Observer for Progress {
 }
 
 /// Loads the data, trains, prints a line per epoch to `out` and, if asked,
-/// writes the JSONL metrics and the model.
+/// writes the JSONL metrics, checkpoints and the model.
 pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary> {
-    for path in [&options.save, &options.metrics_out].into_iter().flatten() {
+    for path in [&options.save, &options.metrics_out, &options.checkpoint]
+        .into_iter()
+        .flatten()
+    {
         check_output_folder(path)?;
+    }
+    if options.checkpoint_every == 0 {
+        return Err(Error::Config(
+            "--checkpoint-every must be at least 1".into(),
+        ));
     }
     let resumed = options
         .resume
         .as_ref()
-        .map(|p| model::load(p))
+        .map(|p| model::load_resumable(p))
         .transpose()?;
     let mut notes = Vec::new();
     let config = match (&resumed, &options.resume) {
-        (Some((_, info)), Some(path)) => {
-            // Epochs and threads are about this run, not the model.
+        (Some((_, info, resumable)), Some(path)) => {
+            // Epochs and threads are about this run, not the model; a
+            // checkpoint goes on to the end of the run it interrupted.
+            let epochs = match resumable {
+                Some(r) => checkpoint::epochs_left(r, info.epochs_trained, path)?,
+                None => TrainConfig::default().epochs,
+            };
             let base = TrainConfig {
-                epochs: TrainConfig::default().epochs,
+                epochs,
                 threads: TrainConfig::default().threads,
                 ..info.config.clone()
             };
             let name = path.display().to_string();
-            apply_overrides(base, &options.overrides, Some(&name), &mut notes)?
+            let config = apply_overrides(base, &options.overrides, Some(&name), &mut notes)?;
+            if config.epochs == 0 {
+                return Err(Error::Config(format!(
+                    "{name} has trained all {} epochs of its run; pass --epochs N to train N more",
+                    info.epochs_trained
+                )));
+            }
+            if info.epochs_trained + config.epochs > MAX_EPOCHS {
+                return Err(Error::Config(format!(
+                    "{name} has trained {} epochs; {} more would pass the {MAX_EPOCHS}-epoch limit",
+                    info.epochs_trained, config.epochs
+                )));
+            }
+            config
         }
         _ => apply_overrides(TrainConfig::default(), &options.overrides, None, &mut notes)?,
     };
     config.validate()?;
-    let data = options.data.load()?;
+    let mut data = options.data.load()?;
+    config.validate_split(data.train.len())?;
+    data.hold_out(config.validation);
     let mut trainer = Trainer::new(config.clone(), &data.train)?;
     let mut resuming = String::new();
-    if let (Some((params, info)), Some(path)) = (resumed, &options.resume) {
+    if let (Some((params, info, resumable)), Some(path)) = (resumed, &options.resume) {
         trainer.params = params;
         trainer.normalisation = info.normalisation;
         trainer.epochs_done = info.epochs_trained;
+        let what = match resumable {
+            Some(resumable) => {
+                checkpoint::restore(&mut trainer, resumable, path)?;
+                "checkpoint"
+            }
+            None => "model",
+        };
         resuming = format!(
-            " | resuming {} after {} epochs",
+            " | resuming {what} {} after {} epochs",
             path.display(),
             info.epochs_trained
         );
@@ -162,9 +236,13 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         .as_deref()
         .map(MetricsWriter::create)
         .transpose()?;
+    let held_out = match &data.validation {
+        Some(v) => format!(" / {} validation", v.len()),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "{} | {} train / {} test images from {}{resuming}",
+        "{} | {} train{held_out} / {} test images from {}{resuming}",
         describe(&config),
         data.train.len(),
         data.test.len(),
@@ -181,7 +259,8 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
     });
     let mut progress = Progress(bar.clone());
     let last_epoch = epochs_before + config.epochs;
-    let summary = run(&mut trainer, &data, &mut progress, |report| {
+    let mut checkpointed = epochs_before;
+    let summary = run(&mut trainer, &data, &mut progress, |trainer, report| {
         // Suspend the bar so the line lands on stdout, wherever that goes.
         let line = report.line(last_epoch);
         match &bar {
@@ -189,6 +268,12 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
             None => writeln!(out, "{line}"),
         }
         .ok();
+        if let Some(path) = &options.checkpoint {
+            if trainer.epochs_done % options.checkpoint_every == 0 {
+                checkpoint::save(path, trainer, report.test_acc)?;
+                checkpointed = trainer.epochs_done;
+            }
+        }
         match metrics.as_mut() {
             Some(m) => m.write(report),
             None => Ok(()),
@@ -197,22 +282,58 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let last_test_acc = summary.reports.last().map_or(f64::NAN, |r| r.test_acc);
+    if let Some(path) = &options.checkpoint {
+        if checkpointed != trainer.epochs_done {
+            checkpoint::save(path, &trainer, last_test_acc)?;
+        }
+        let _ = writeln!(
+            out,
+            "checkpoint {} holds epoch {}",
+            path.display(),
+            trainer.epochs_done
+        );
+    }
     if let Some(m) = metrics {
         m.finish()?;
     }
+    if summary.stopped_early {
+        if let Some(best) = &trainer.best {
+            let _ = writeln!(
+                out,
+                "early stop: validation accuracy has not improved for {} epochs since epoch {} ({:.2}%)",
+                config.early_stop,
+                best.epoch,
+                100.0 * best.val_acc
+            );
+        }
+    }
     if let Some(path) = &options.save {
-        let info = ModelInfo {
-            // The rate it trained at, whatever the optimiser's default later.
-            config: TrainConfig {
-                lr: Some(config.lr()),
-                ..config.clone()
-            },
-            normalisation: trainer.normalisation,
-            epochs_trained: trainer.epochs_done,
-            test_accuracy: summary.reports.last().map_or(f64::NAN, |r| r.test_acc),
-        };
-        model::save(path, &trainer.params, &info)?;
-        let _ = writeln!(out, "saved {}", path.display());
+        match &trainer.best {
+            Some(best) => {
+                let info = ModelInfo {
+                    epochs_trained: best.epoch,
+                    ..checkpoint::model_info(&trainer, best.test_acc)
+                };
+                model::save(path, &best.params, &info)?;
+                let _ = writeln!(
+                    out,
+                    "saved {}: the best epoch on validation, {} ({:.2}% validation, {:.2}% test)",
+                    path.display(),
+                    best.epoch,
+                    100.0 * best.val_acc,
+                    100.0 * best.test_acc
+                );
+            }
+            None => {
+                model::save(
+                    path,
+                    &trainer.params,
+                    &checkpoint::model_info(&trainer, last_test_acc),
+                )?;
+                let _ = writeln!(out, "saved {}", path.display());
+            }
+        }
     }
     Ok(summary)
 }

@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 
+use crate::data::augment::{augment_image, sample_key, Augment, Scratch};
 use crate::data::dataset::{Dataset, PIXELS};
 use crate::nn::workspace::Workspace;
 
@@ -22,14 +23,14 @@ pub enum Normalisation {
 }
 
 impl Normalisation {
-    /// `(scale, offset)` with x = p · scale + offset for the pixels of the
-    /// items `indices` of `data`.
-    fn scale_offset(self, data: &Dataset, indices: impl Iterator<Item = usize>) -> (f32, f32) {
+    /// `(scale, offset)` with x = p · scale + offset for the pixels of
+    /// `images`.
+    fn scale_offset<'a>(self, images: impl Iterator<Item = &'a [u8]>) -> (f32, f32) {
         match self {
             Normalisation::PerBatch => {
                 let (mut sum, mut sum_sq, mut count) = (0u64, 0u64, 0u64);
-                for i in indices {
-                    let (s, sq) = byte_sums(data.image(i));
+                for image in images {
+                    let (s, sq) = byte_sums(image);
                     sum += s;
                     sum_sq += sq;
                     count += PIXELS as u64;
@@ -65,30 +66,54 @@ pub fn gather<I>(ws: &mut Workspace, data: &Dataset, indices: I, normalisation: 
 where
     I: ExactSizeIterator<Item = usize> + Clone,
 {
-    gather_columns(ws, data, indices, 0..PIXELS, normalisation);
+    gather_columns(ws, data, indices, 0..PIXELS, normalisation, None);
+}
+
+/// Augmentation while gathering: the settings, what keys the draws, and
+/// the thread's buffers.
+pub struct Augmenting<'a> {
+    pub augment: &'a Augment,
+    pub seed: u64,
+    pub epoch: usize,
+    pub scratch: &'a mut Scratch,
 }
 
 /// `gather`, writing only the pixel columns `columns` of x (a training
-/// thread fills only the columns of its slices). A per-batch
-/// standardisation is still that of the whole batch.
+/// thread fills only the columns of its slices), of the images redrawn
+/// first when `augmenting`. A per-batch standardisation is still that of
+/// the whole batch (as redrawn), so every thread redraws all of it.
 pub fn gather_columns<I>(
     ws: &mut Workspace,
     data: &Dataset,
     indices: I,
     columns: Range<usize>,
     normalisation: Normalisation,
+    augmenting: Option<Augmenting>,
 ) where
     I: ExactSizeIterator<Item = usize> + Clone,
 {
     let n = indices.len();
     assert!(n <= ws.capacity(), "batch of {n} exceeds workspace");
     ws.rows = n;
-    let (scale, offset) = normalisation.scale_offset(data, indices.clone());
+    let redrawn = augmenting.map(|a| {
+        let images = &mut a.scratch.images[..n * PIXELS];
+        for (out, i) in images.chunks_exact_mut(PIXELS).zip(indices.clone()) {
+            let key = sample_key(a.seed, a.epoch, i);
+            augment_image(data.image(i), out, a.augment, key, &mut a.scratch.field);
+        }
+        &*images
+    });
+    let image = |row: usize, i: usize| match redrawn {
+        Some(images) => &images[row * PIXELS..][..PIXELS],
+        None => data.image(i),
+    };
+    let (scale, offset) =
+        normalisation.scale_offset(indices.clone().enumerate().map(|(row, i)| image(row, i)));
 
     let x = ws.x.as_slice_mut().expect("workspace x is contiguous");
-    for (row, i) in x.chunks_exact_mut(PIXELS).zip(indices.clone()) {
-        let pixels = &data.image(i)[columns.clone()];
-        for (out, &p) in row[columns.clone()].iter_mut().zip(pixels) {
+    for (row, (x_row, i)) in x.chunks_exact_mut(PIXELS).zip(indices.clone()).enumerate() {
+        let pixels = &image(row, i)[columns.clone()];
+        for (out, &p) in x_row[columns.clone()].iter_mut().zip(pixels) {
             *out = p as f32 * scale + offset;
         }
     }

@@ -162,6 +162,15 @@ impl Dataset {
         &self.labels
     }
 
+    /// Keeps the first `at` items and returns the rest.
+    pub fn split_off(&mut self, at: usize) -> Dataset {
+        let at = at.min(self.len());
+        Dataset {
+            images: self.images.split_off(at * PIXELS),
+            labels: self.labels.split_off(at),
+        }
+    }
+
     /// The first `n` items (all of them if there are fewer).
     pub fn truncated(mut self, n: usize) -> Self {
         let n = n.min(self.len());
@@ -171,11 +180,26 @@ impl Dataset {
     }
 }
 
-/// The training and test sets.
+/// The training and test sets, and the images held out of the training
+/// set to validate on, if any.
 #[derive(Debug, Clone)]
 pub struct Mnist {
     pub train: Dataset,
+    pub validation: Option<Dataset>,
     pub test: Dataset,
+}
+
+impl Mnist {
+    /// Moves the last `n` training images into the validation set
+    /// (Nielsen's 50 000 / 10 000 split is `hold_out(10_000)`); 0 holds
+    /// none out.
+    pub fn hold_out(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let keep = self.train.len().saturating_sub(n);
+        self.validation = Some(self.train.split_off(keep));
+    }
 }
 
 /// The canonical file names, without `.gz`.
@@ -226,6 +250,12 @@ pub fn load_split(dir: &Path, images_name: &str, labels_name: &str) -> Result<Da
     let labels_path = find_file(dir, labels_name)?;
     let images = read_idx_file(&images_path, IdxKind::Images)?;
     let labels = read_idx_file(&labels_path, IdxKind::Labels)?;
+    if images.count == 0 {
+        return Err(Error::Data(format!(
+            "{} holds no images: nothing to train on or test",
+            images_path.display()
+        )));
+    }
     if images.count != labels.count {
         return Err(Error::Data(format!(
             "{} holds {} images but {} holds {} labels",
@@ -244,6 +274,7 @@ pub fn load_split(dir: &Path, images_name: &str, labels_name: &str) -> Result<Da
 pub fn load_mnist(dir: &Path) -> Result<Mnist> {
     Ok(Mnist {
         train: load_split(dir, TRAIN_IMAGES, TRAIN_LABELS)?,
+        validation: None,
         test: load_split(dir, TEST_IMAGES, TEST_LABELS)?,
     })
 }

@@ -19,6 +19,11 @@ pub struct EpochReport {
     pub lr: f32,
     pub train_loss: f64,
     pub train_acc: f64,
+    /// The held-out part of the training set, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_acc: Option<f64>,
     pub test_loss: f64,
     pub test_acc: f64,
     pub train_seconds: f64,
@@ -35,8 +40,14 @@ impl EpochReport {
     /// The line printed after each epoch.
     pub fn line(&self, epochs: usize) -> String {
         let width = epochs.to_string().len();
+        let validation = match (self.val_loss, self.val_acc) {
+            (Some(loss), Some(acc)) => {
+                format!("  val loss {loss:.4} acc {:6.2}%", 100.0 * acc)
+            }
+            _ => String::new(),
+        };
         let mut line = format!(
-            "epoch {:>width$}/{epochs}  lr {:<7.4}  train loss {:.4} acc {:6.2}%  test loss {:.4} acc {:6.2}%  {:.2}s + {:.2}s eval",
+            "epoch {:>width$}/{epochs}  lr {:<7.4}  train loss {:.4} acc {:6.2}%{validation}  test loss {:.4} acc {:6.2}%  {:.2}s + {:.2}s eval",
             self.epoch,
             self.lr,
             self.train_loss,
@@ -103,6 +114,8 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
             lr: number("lr", false)? as f32,
             train_loss: number("train_loss", false)?,
             train_acc: number("train_acc", true)?,
+            val_loss: Some(number("val_loss", false)?).filter(|v| !v.is_nan()),
+            val_acc: Some(number("val_acc", false)?).filter(|v| !v.is_nan()),
             test_loss: number("test_loss", false)?,
             test_acc: number("test_acc", true)?,
             train_seconds: number("train_seconds", false)?,

@@ -13,6 +13,10 @@
 //!
 //! Models saved before the network was general (tensors w1, b1, w2, b2;
 //! one sigmoid hidden layer) still load.
+//!
+//! A checkpoint is a model with more in it: the metadata key
+//! `training_state` (JSON) and the tensors it names (optimiser state, the
+//! best weights so far). Everything that reads a model reads a checkpoint.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -55,10 +59,49 @@ fn le_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+/// A tensor beyond the model's layers: (name, shape, values row-major).
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// What a checkpoint keeps beyond the model.
+#[derive(Debug, Clone, Default)]
+pub struct Resumable {
+    /// The training state, as JSON.
+    pub state: String,
+    pub tensors: Vec<NamedTensor>,
+}
+
+impl Resumable {
+    /// The tensor `name`, which must have `shape`.
+    pub fn take(&mut self, name: &str, shape: &[usize]) -> std::result::Result<Vec<f32>, String> {
+        let i = self
+            .tensors
+            .iter()
+            .position(|t| t.0 == name)
+            .ok_or_else(|| format!("has no tensor \"{name}\""))?;
+        let (_, found, values) = self.tensors.swap_remove(i);
+        if found != shape {
+            return Err(format!(
+                "tensor \"{name}\" has shape {found:?}, expected {shape:?}"
+            ));
+        }
+        Ok(values)
+    }
+}
+
 /// Writes `params` and `info` to `path` through a temporary file.
 pub fn save(path: &Path, params: &Params, info: &ModelInfo) -> Result<()> {
+    save_resumable(path, params, info, None)
+}
+
+/// `save`, with a checkpoint's training state and tensors when given.
+pub fn save_resumable(
+    path: &Path,
+    params: &Params,
+    info: &ModelInfo,
+    resumable: Option<&Resumable>,
+) -> Result<()> {
     let contiguous = |a: Option<&[f32]>| le_bytes(a.expect("parameters are contiguous"));
-    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = params
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = params
         .layers
         .iter()
         .enumerate()
@@ -77,6 +120,14 @@ pub fn save(path: &Path, params: &Params, info: &ModelInfo) -> Result<()> {
             ]
         })
         .collect();
+    if let Some(resumable) = resumable {
+        tensors.extend(
+            resumable
+                .tensors
+                .iter()
+                .map(|(name, shape, values)| (name.clone(), shape.clone(), le_bytes(values))),
+        );
+    }
     let views = tensors.iter().map(|(name, shape, bytes)| {
         let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("shape matches data");
         (name.clone(), view)
@@ -105,6 +156,9 @@ pub fn save(path: &Path, params: &Params, info: &ModelInfo) -> Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    if let Some(resumable) = resumable {
+        metadata.insert(TRAINING_STATE.into(), resumable.state.clone());
+    }
     match info.normalisation {
         Normalisation::PerBatch => {
             metadata.insert("normalisation".into(), "batch".into());
@@ -120,9 +174,17 @@ pub fn save(path: &Path, params: &Params, info: &ModelInfo) -> Result<()> {
     write_atomically(path, &bytes)
 }
 
+/// The metadata key of a checkpoint's training state.
+const TRAINING_STATE: &str = "training_state";
+
 /// Reads a model written by [`save`] (or by the versions before it),
 /// checking every tensor's type, shape and values.
 pub fn load(path: &Path) -> Result<(Params, ModelInfo)> {
+    load_resumable(path).map(|(params, info, _)| (params, info))
+}
+
+/// `load`, with what a checkpoint keeps beyond the model, if it is one.
+pub fn load_resumable(path: &Path) -> Result<(Params, ModelInfo, Option<Resumable>)> {
     let bytes = read_capped(path, MAX_MODEL_BYTES, "model")?;
     let bad = |what: String| Error::Data(format!("{}: {what}", path.display()));
     let unreadable =
@@ -250,5 +312,23 @@ pub fn load(path: &Path) -> Result<(Params, ModelInfo)> {
         epochs_trained: number("epochs_trained")? as usize,
         test_accuracy: number("test_accuracy")?,
     };
-    Ok((params, info))
+    let resumable = match meta.get(TRAINING_STATE) {
+        None => None,
+        Some(state) => {
+            let layer_tensor =
+                |name: &str| name.starts_with("layers.") || (legacy && name.len() == 2);
+            let mut extra = Vec::new();
+            for name in tensors.names() {
+                if !layer_tensor(name) {
+                    let (shape, values) = tensor(name)?;
+                    extra.push((name.to_string(), shape, values));
+                }
+            }
+            Some(Resumable {
+                state: state.clone(),
+                tensors: extra,
+            })
+        }
+    };
+    Ok((params, info, resumable))
 }

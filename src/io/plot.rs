@@ -42,6 +42,8 @@ pub const PALETTE: [(u8, u8, u8); 7] = [
 
 /// Dash and gap of the train curves and of their legend swatches, in pixels.
 const DASH: (u32, u32) = (6, 4);
+/// The dotted pattern of validation curves.
+const DOT: (u32, u32) = (2, 4);
 /// Pixels the legend swatches are long.
 const SWATCH: i32 = 28;
 
@@ -225,7 +227,7 @@ pub struct Curve {
     pub label: String,
     /// (epoch, accuracy in %)
     pub points: Vec<(f64, f64)>,
-    pub dashed: bool,
+    pub line: Line,
     /// Index into the palette; a run's train and test curves share one.
     pub colour: usize,
     /// The run's last epoch diverged: its accuracy says nothing about the
@@ -233,10 +235,29 @@ pub struct Curve {
     pub diverged: bool,
 }
 
-/// Train and test accuracy per epoch of one run: two curves, labelled
-/// "`name` test" and "`name` train" (just "test" and "train" when `name` is
-/// empty).
-pub fn run_curves(name: &str, reports: &[EpochReport], colour: usize) -> [Curve; 2] {
+/// How a curve is stroked: test solid, train dashed, validation dotted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+impl Line {
+    /// (dash, gap) in pixels; None for a solid line.
+    fn pattern(self) -> Option<(u32, u32)> {
+        match self {
+            Line::Solid => None,
+            Line::Dashed => Some(DASH),
+            Line::Dotted => Some(DOT),
+        }
+    }
+}
+
+/// Test, train and (when the run held some out) validation accuracy per
+/// epoch of one run, labelled "`name` test", "`name` train" and "`name`
+/// val" (just "test", "train", "val" when `name` is empty).
+pub fn run_curves(name: &str, reports: &[EpochReport], colour: usize) -> Vec<Curve> {
     let points = |f: fn(&EpochReport) -> f64| {
         reports
             .iter()
@@ -245,22 +266,32 @@ pub fn run_curves(name: &str, reports: &[EpochReport], colour: usize) -> [Curve;
     };
     let label = |what: &str| format!("{name} {what}").trim_start().to_string();
     let diverged = reports.last().is_some_and(|r| r.diverged);
-    [
+    let mut curves = vec![
         Curve {
             label: label("test"),
             points: points(|r| r.test_acc),
-            dashed: false,
+            line: Line::Solid,
             colour,
             diverged,
         },
         Curve {
             label: label("train"),
             points: points(|r| r.train_acc),
-            dashed: true,
+            line: Line::Dashed,
             colour,
             diverged,
         },
-    ]
+    ];
+    if reports.iter().any(|r| r.val_acc.is_some()) {
+        curves.push(Curve {
+            label: label("val"),
+            points: points(|r| r.val_acc.unwrap_or(f64::NAN)),
+            line: Line::Dotted,
+            colour,
+            diverged,
+        });
+    }
+    curves
 }
 
 /// Names for the curves of these files that tell them apart: each file's
@@ -430,12 +461,16 @@ fn colour(curve: &Curve) -> RGBColor {
 }
 
 fn stroke(curve: &Curve) -> ShapeStyle {
-    Color::stroke_width(&colour(curve), if curve.dashed { 2 } else { 3 })
+    Color::stroke_width(
+        &colour(curve),
+        if curve.line == Line::Solid { 3 } else { 2 },
+    )
 }
 
 /// Draws the curves onto `root` (any plotters backend): the title, the
 /// chart, and the legend in a column of its own to the right, where it can
-/// cover no data. Train curves are dashed, in the legend too.
+/// cover no data. Train curves are dashed and validation curves dotted, in
+/// the legend too.
 pub fn chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
@@ -508,11 +543,11 @@ pub fn chart<DB: DrawingBackend>(
         .map_err(error)?;
     for curve in curves {
         for part in visible_parts(&curve.points, floor) {
-            if curve.dashed {
-                let (dash, gap) = DASH;
-                chart.draw_series(DashedLineSeries::new(part, dash, gap, stroke(curve)))
-            } else {
-                chart.draw_series(LineSeries::new(part, stroke(curve)))
+            match curve.line.pattern() {
+                Some((dash, gap)) => {
+                    chart.draw_series(DashedLineSeries::new(part, dash, gap, stroke(curve)))
+                }
+                None => chart.draw_series(LineSeries::new(part, stroke(curve))),
             }
             .map_err(error)?;
         }
@@ -539,10 +574,9 @@ fn draw_swatch<DB: DrawingBackend>(
     span: Range<i32>,
     y: i32,
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let (dash, gap) = if curve.dashed {
-        (DASH.0 as i32, DASH.1 as i32)
-    } else {
-        (span.len() as i32, 0)
+    let (dash, gap) = match curve.line.pattern() {
+        Some((dash, gap)) => (dash as i32, gap as i32),
+        None => (span.len() as i32, 0),
     };
     let mut x = span.start;
     while x < span.end {

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::augment::{Augment, MAX_ROTATE_DEGREES};
 use crate::error::{Error, Result};
 use crate::nn::arch::{Activation, Arch, Cost, Hidden, Init, Output};
 use crate::optim::schedule::{LrSchedule, Schedule};
@@ -51,6 +52,18 @@ pub struct TrainConfig {
     /// Training threads; `AUTO_THREADS` lets each epoch measure one thread
     /// against two and keep the faster (see `Trainer::train_on`).
     pub threads: usize,
+    /// Training images held out, from the end of the training set, to
+    /// validate on.
+    pub validation: usize,
+    /// Stop when validation accuracy has not improved for this many
+    /// epochs; 0 never stops early.
+    pub early_stop: usize,
+    /// Augmentation (`data/augment.rs`); zeros leave the images as they are.
+    pub augment_shift: usize,
+    pub augment_rotate: f32,
+    pub augment_scale: f32,
+    pub augment_elastic: f32,
+    pub augment_elastic_sigma: f32,
 }
 
 /// `threads` value that chooses the thread count while training.
@@ -63,6 +76,9 @@ pub const DEFAULT_LR_DECAY: f32 = 0.1;
 /// README gives the spread over seeds 1 to 5); this one lands near the
 /// middle at H=90 and above it at H=30.
 pub const DEFAULT_SEED: u64 = 3;
+
+/// The widest translation accepted: a third of the image.
+pub const MAX_AUGMENT_SHIFT: usize = 9;
 
 /// More epochs than anyone trains for; beyond it a number is a typo.
 pub const MAX_EPOCHS: usize = 100_000;
@@ -94,6 +110,13 @@ impl Default for TrainConfig {
             batch_size: 20,
             seed: DEFAULT_SEED,
             threads: AUTO_THREADS,
+            validation: 0,
+            early_stop: 0,
+            augment_shift: 0,
+            augment_rotate: 0.0,
+            augment_scale: 0.0,
+            augment_elastic: 0.0,
+            augment_elastic_sigma: 4.0,
         }
     }
 }
@@ -114,6 +137,22 @@ impl TrainConfig {
         self.activation = arch.activation;
         self.output = arch.output;
         self.cost = arch.cost;
+    }
+
+    /// What to redraw each training image with, if anything.
+    pub fn augment(&self) -> Option<Augment> {
+        let augment = Augment {
+            shift: self.augment_shift,
+            rotate_degrees: self.augment_rotate,
+            scale: self.augment_scale,
+            elastic_alpha: self.augment_elastic,
+            elastic_sigma: self.augment_elastic_sigma,
+        };
+        (augment.shift > 0
+            || augment.rotate_degrees > 0.0
+            || augment.scale > 0.0
+            || augment.elastic())
+        .then_some(augment)
     }
 
     pub fn lr(&self) -> f32 {
@@ -215,6 +254,67 @@ impl TrainConfig {
         )?;
         if self.step_every == 0 {
             return bad("step-every", "must be at least 1".into());
+        }
+        if self.augment_shift > MAX_AUGMENT_SHIFT {
+            return bad(
+                "augment-shift",
+                format!(
+                    "must be from 0 to {MAX_AUGMENT_SHIFT} pixels, got {}",
+                    self.augment_shift
+                ),
+            );
+        }
+        in_range(
+            "augment-rotate",
+            self.augment_rotate,
+            (0.0..=MAX_ROTATE_DEGREES).contains(&self.augment_rotate),
+            &format!("from 0 to {MAX_ROTATE_DEGREES} degrees"),
+        )?;
+        in_range(
+            "augment-scale",
+            self.augment_scale,
+            (0.0..0.5).contains(&self.augment_scale),
+            "in [0, 0.5)",
+        )?;
+        in_range(
+            "augment-elastic",
+            self.augment_elastic,
+            (0.0..=100.0).contains(&self.augment_elastic),
+            "from 0 to 100 pixels",
+        )?;
+        in_range(
+            "augment-elastic-sigma",
+            self.augment_elastic_sigma,
+            (0.5..=14.0).contains(&self.augment_elastic_sigma),
+            "from 0.5 to 14 pixels",
+        )?;
+        if self.early_stop > 0 && self.validation == 0 {
+            return bad(
+                "early-stop",
+                "needs a validation set to watch: add --validation N (e.g. --validation 10000)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Rejects a validation split that does not fit `train_images`.
+    pub fn validate_split(&self, train_images: usize) -> Result<()> {
+        if self.validation == 0 {
+            return Ok(());
+        }
+        if self.validation >= train_images {
+            return Err(Error::Config(format!(
+                "--validation {} must be less than the {train_images} training images",
+                self.validation
+            )));
+        }
+        let left = train_images - self.validation;
+        if left < self.batch_size {
+            return Err(Error::Config(format!(
+                "--validation {} leaves {left} training images, fewer than one batch of {}",
+                self.validation, self.batch_size
+            )));
         }
         Ok(())
     }

@@ -1,9 +1,11 @@
-//! Running the epochs: the one config, the trainer, the threads that
-//! share out each step, and what a step reports.
+//! Running the epochs: the one config and its presets, the trainer, the
+//! threads that share out each step, what a step reports, checkpoints.
 
 pub mod barrier;
+pub mod checkpoint;
 pub mod config;
 pub mod observer;
+pub mod preset;
 pub mod team;
 pub mod trainer;
 

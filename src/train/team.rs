@@ -43,7 +43,8 @@ use ndarray::{
     s, Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Dimension, Ix1, Ix2,
 };
 
-use crate::data::batch::{batches_with_next, gather_columns, prefetch, Normalisation};
+use crate::data::augment::{Augment, Scratch};
+use crate::data::batch::{batches_with_next, gather_columns, prefetch, Augmenting, Normalisation};
 use crate::data::dataset::Dataset;
 use crate::nn::arch::Arch;
 use crate::nn::dropout::mask_key;
@@ -168,6 +169,8 @@ struct Crew {
     /// Per layer, the gradient of the widest block this thread steps at a
     /// time; empty when the optimiser needs no gradient.
     grads: Vec<Layer>,
+    /// The batch's redrawn images; empty without augmentation.
+    scratch: Scratch,
 }
 
 /// What one thread steps in one layer during a pass: its block of the
@@ -231,6 +234,7 @@ impl Team {
         sizes: &[usize],
         optimizer: Optimizer,
         dropout: bool,
+        augment: Option<&Augment>,
     ) -> Self {
         let threads = threads.max(1);
         let slices = slice_count(threads);
@@ -282,6 +286,7 @@ impl Team {
                 } else {
                     Vec::new()
                 },
+                scratch: augment.map_or_else(Scratch::default, |a| Scratch::new(batch_size, a)),
             })
             .collect();
         let k = optimizer.state_tensors();
@@ -403,6 +408,7 @@ impl Team {
                     parts: parts.next().expect("a part per thread"),
                     ws: &mut crew.ws,
                     grads: &mut crew.grads,
+                    scratch: &mut crew.scratch,
                 });
         let leader = members.next().expect("at least one thread");
         // One thread needs no scope (whose setup allocates).
@@ -577,6 +583,7 @@ pub struct Pass<'a> {
     pub momentum: f32,
     pub weight_decay: f32,
     pub dropout: f32,
+    pub augment: Option<Augment>,
     pub seed: u64,
 }
 
@@ -617,6 +624,7 @@ struct Member<'a> {
     parts: Vec<Part<'a>>,
     ws: &'a mut Workspace,
     grads: &'a mut [Layer],
+    scratch: &'a mut Scratch,
 }
 
 /// `out` = the sum of every slice's partial of this parity, added in slice
@@ -646,12 +654,19 @@ impl Member<'_> {
         let columns = input.bounds[self.slices.start]..input.bounds[self.slices.end];
         let mut unreported = 0;
         for (i, (batch, next)) in batches_with_next(pass.order, pass.batch_size).enumerate() {
+            let augmenting = pass.augment.as_ref().map(|augment| Augmenting {
+                augment,
+                seed: pass.seed,
+                epoch: pass.epoch,
+                scratch: &mut *self.scratch,
+            });
             gather_columns(
                 self.ws,
                 pass.data,
                 batch.iter().copied(),
                 columns.clone(),
                 pass.normalisation,
+                augmenting,
             );
             if let Some(next) = next {
                 prefetch(pass.data, next);

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand_chacha::ChaCha12Rng;
 
 use crate::data::batch::{gather, pixel_stats, Normalisation};
 use crate::data::dataset::{Dataset, Mnist};
@@ -38,28 +38,71 @@ const PROBE_SAMPLES: usize = 2_000;
 /// nearly every unit there within the first epoch.
 pub const DIVERGED_SATURATION: f64 = 0.9;
 
-/// Why an epoch counts as diverged, if it does: a loss or weight that is no
-/// longer finite, a training loss worse than a network that has learned
-/// nothing (it knows less than nothing), or outputs stuck in saturation.
-pub fn divergence(train: &Score, params: &Params, arch: &Arch) -> Option<String> {
+/// Test accuracy at or below which a network has learned nothing useful:
+/// chance is 10%, and a network stuck on one digit scores about 11%.
+pub const NEAR_CHANCE: f64 = 0.15;
+
+/// Relative change of every layer's weight norm over an epoch below which
+/// the weights did not move: f32 rounding alone changes a norm by about
+/// 1e-7.
+pub const STILL: f64 = 1e-6;
+
+/// What went wrong in an epoch, if anything.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trouble {
+    /// The run blew up: it says why.
+    Diverged(String),
+    /// The weights did not move: the rate is too small to learn.
+    Stalled(String),
+}
+
+/// Judges an epoch: diverged if a loss or weight is no longer finite, the
+/// outputs are stuck in saturation, or the training loss is worse than a
+/// network that has learned nothing while the test accuracy is no better
+/// than chance; stalled if no layer's weights moved (`norms_before` are
+/// the norms the epoch started from). A young network's loss can be worse
+/// than know-nothing's while its accuracy climbs: that is not divergence.
+pub fn judge(
+    train: &Score,
+    test_acc: f64,
+    params: &Params,
+    arch: &Arch,
+    norms_before: &[f32],
+) -> Option<Trouble> {
     let loss = train.mean_loss();
     let know_nothing = arch.output.know_nothing_loss(arch.cost);
+    let diverged = |why: String| Some(Trouble::Diverged(why));
     if !loss.is_finite() {
-        Some("the training loss is not finite".into())
-    } else if !params.is_finite() {
-        Some("the weights are not finite".into())
-    } else if loss > know_nothing {
-        Some(format!(
-            "training loss {loss:.3} is worse than the {know_nothing:.3} of a network that has learned nothing"
-        ))
-    } else if train.saturated_share() > DIVERGED_SATURATION {
-        Some(format!(
+        return diverged("the training loss is not finite".into());
+    }
+    if !params.is_finite() {
+        return diverged("the weights are not finite".into());
+    }
+    if train.saturated_share() > DIVERGED_SATURATION {
+        return diverged(format!(
             "{:.0}% of output units are saturated (|z| > 15)",
             100.0 * train.saturated_share()
-        ))
-    } else {
-        None
+        ));
     }
+    let moved = params
+        .weight_norms()
+        .iter()
+        .zip(norms_before)
+        .any(|(&after, &before)| {
+            (after as f64 - before as f64).abs() > STILL * (before as f64).abs().max(1e-30)
+        });
+    if !moved {
+        return Some(Trouble::Stalled(
+            "the weights did not move: the learning rate is too small to learn".into(),
+        ));
+    }
+    if loss > know_nothing && test_acc <= NEAR_CHANCE {
+        return diverged(format!(
+            "training loss {loss:.3} is worse than the {know_nothing:.3} of a network that has learned nothing, and test accuracy {:.1}% is chance",
+            100.0 * test_acc
+        ));
+    }
+    None
 }
 
 /// Bytes of memory this machine can still give, where /proc says.
@@ -90,7 +133,20 @@ pub struct Trainer {
     /// the total does not depend on how the batches were shared out.
     eval_scores: Vec<Score>,
     order: Vec<usize>,
-    rng: StdRng,
+    /// Draws the initial weights, then each epoch's order. ChaCha12 is
+    /// rand's StdRng; named so its position can be checkpointed.
+    pub rng: ChaCha12Rng,
+    /// The best epoch on the validation set so far, when there is one.
+    pub best: Option<Best>,
+}
+
+/// The epoch with the highest validation accuracy so far, and its weights.
+#[derive(Debug, Clone)]
+pub struct Best {
+    pub epoch: usize,
+    pub val_acc: f64,
+    pub test_acc: f64,
+    pub params: Params,
 }
 
 impl Trainer {
@@ -122,7 +178,7 @@ impl Trainer {
                 available as f64 / 1e9
             )));
         }
-        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut rng = ChaCha12Rng::seed_from_u64(config.seed);
         let params = Params::new(&sizes, config.init, &mut rng);
         let normalisation = match config.normalise {
             Normalise::Batch => Normalisation::PerBatch,
@@ -139,6 +195,7 @@ impl Trainer {
                 &sizes,
                 config.optimizer,
                 config.dropout > 0.0,
+                config.augment().as_ref(),
             ),
             total_epochs: config.epochs,
             config,
@@ -150,6 +207,7 @@ impl Trainer {
             eval_scores: Vec::new(),
             order: Vec::new(),
             rng,
+            best: None,
         })
     }
 
@@ -252,6 +310,7 @@ impl Trainer {
             momentum: config.momentum,
             weight_decay: config.weight_decay,
             dropout: config.dropout,
+            augment: config.augment(),
             seed: config.seed,
         };
         self.team.train(
@@ -320,24 +379,63 @@ impl Trainer {
     }
 }
 
+impl Trainer {
+    /// Keeps the weights of `epoch` if its validation accuracy is the best
+    /// so far.
+    fn note_validation(&mut self, epoch: usize, val_acc: f64, test_acc: f64) {
+        match &mut self.best {
+            Some(best) if val_acc <= best.val_acc => {}
+            Some(best) => {
+                best.params.clone_from(&self.params);
+                (best.epoch, best.val_acc, best.test_acc) = (epoch, val_acc, test_acc);
+            }
+            None => {
+                self.best = Some(Best {
+                    epoch,
+                    val_acc,
+                    test_acc,
+                    params: self.params.clone(),
+                })
+            }
+        }
+    }
+
+    /// Whether `early_stop` epochs have passed since the best one.
+    fn patience_ran_out(&self) -> bool {
+        let patience = self.config.early_stop;
+        patience > 0
+            && self
+                .best
+                .as_ref()
+                .is_some_and(|best| self.epochs_done >= best.epoch + patience)
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub reports: Vec<EpochReport>,
     /// Why the last epoch counts as diverged, if it does.
     pub diverged: Option<String>,
+    /// Why the last epoch did not learn, if its weights did not move.
+    pub stalled: Option<String>,
+    /// The run stopped early: validation accuracy had not improved for
+    /// `early_stop` epochs.
+    pub stopped_early: bool,
 }
 
-/// Trains `trainer.config.epochs` more epochs, calling `on_epoch` after
-/// each. An epoch that ends diverged says so in its report; training goes
-/// on (the decaying rate may yet rescue a saturated network) unless the
-/// weights are no longer finite, when nothing more can be learned. The run
-/// counts as diverged if its last epoch did.
+/// Trains `trainer.config.epochs` more epochs, calling `on_epoch` with the
+/// trainer after each (to report or checkpoint it). An epoch that ends
+/// diverged says so in its report; training goes on (the decaying rate may
+/// yet rescue a saturated network) unless the weights are no longer
+/// finite, when nothing more can be learned. The run counts as diverged if
+/// its last epoch did. With a validation set and `early_stop`, it stops
+/// when validation accuracy has not improved for that many epochs.
 pub fn run(
     trainer: &mut Trainer,
     data: &Mnist,
     observer: &mut impl Observer,
-    mut on_epoch: impl FnMut(&EpochReport) -> Result<()>,
+    mut on_epoch: impl FnMut(&Trainer, &EpochReport) -> Result<()>,
 ) -> Result<RunSummary> {
     let epochs = trainer.config.epochs;
     trainer.total_epochs = trainer.epochs_done + epochs;
@@ -347,6 +445,8 @@ pub fn run(
     let mut summary = RunSummary {
         reports: Vec::with_capacity(epochs),
         diverged: None,
+        stalled: None,
+        stopped_early: false,
     };
     let arch = trainer.config.arch();
     for _ in 0..epochs {
@@ -356,19 +456,36 @@ pub fn run(
             .lr_schedule(trainer.total_epochs)
             .rate(epoch, 0.0);
         observer.epoch_started(epoch + 1, trainer.total_epochs, data.train.len());
+        let norms_before = trainer.params.weight_norms();
         let started = Instant::now();
         let train = trainer.train_epoch(&data.train, observer);
         let train_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
+        let validation = data.validation.as_ref().map(|v| trainer.evaluate(v));
         let test = trainer.evaluate(&data.test);
         let eval_seconds = started.elapsed().as_secs_f64();
+        if let Some(validation) = &validation {
+            trainer.note_validation(epoch + 1, validation.accuracy(), test.accuracy());
+        }
 
-        let diverged = divergence(&train, &trainer.params, &arch);
+        let trouble = judge(
+            &train,
+            test.accuracy(),
+            &trainer.params,
+            &arch,
+            &norms_before,
+        );
+        let diverged = match &trouble {
+            Some(Trouble::Diverged(why)) => Some(why.clone()),
+            _ => None,
+        };
         let report = EpochReport {
             epoch: epoch + 1,
             lr,
             train_loss: train.mean_loss(),
             train_acc: train.accuracy(),
+            val_loss: validation.map(|v| v.mean_loss()),
+            val_acc: validation.map(|v| v.accuracy()),
             test_loss: test.mean_loss(),
             test_acc: test.accuracy(),
             train_seconds,
@@ -377,10 +494,18 @@ pub fn run(
             output_saturation: train.saturated_share(),
             weight_norms: trainer.params.weight_norms(),
         };
-        on_epoch(&report)?;
+        on_epoch(trainer, &report)?;
         summary.reports.push(report);
         summary.diverged = diverged;
+        summary.stalled = match trouble {
+            Some(Trouble::Stalled(why)) => Some(why),
+            _ => None,
+        };
         if !trainer.params.is_finite() {
+            break;
+        }
+        if trainer.patience_ran_out() {
+            summary.stopped_early = true;
             break;
         }
     }

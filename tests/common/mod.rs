@@ -54,6 +54,7 @@ pub fn synthetic(n: usize, seed: u64) -> Dataset {
 pub fn synthetic_mnist(train: usize, test: usize) -> Mnist {
     Mnist {
         train: synthetic(train, 1),
+        validation: None,
         test: synthetic(test, 2),
     }
 }
@@ -84,9 +85,9 @@ pub fn write_mnist_dir(dir: &Path, data: &Mnist, gzipped: bool) {
     }
 }
 
-/// The deep network the allocation and speed checks use: two hidden
-/// layers (the second wide enough to be shared out by units), ReLU,
-/// softmax, Adam, dropout and weight decay.
+/// The deep network the allocation checks use: two hidden layers (the
+/// second wide enough to be shared out by units), ReLU, softmax, Adam,
+/// dropout, weight decay and every kind of augmentation.
 pub fn deep_config() -> mnist_mlp::train::TrainConfig {
     let mut config = mnist_mlp::train::TrainConfig::default();
     for (key, value) in [
@@ -96,6 +97,10 @@ pub fn deep_config() -> mnist_mlp::train::TrainConfig {
         ("optimizer", "adam"),
         ("dropout", "0.2"),
         ("weight_decay", "0.0001"),
+        ("augment_shift", "2"),
+        ("augment_rotate", "10"),
+        ("augment_scale", "0.1"),
+        ("augment_elastic", "20"),
     ] {
         config.set(key, value).unwrap();
     }
