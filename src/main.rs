@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use mnist_mlp::app::sweep::Grid;
+use mnist_mlp::app::sweep::grid::{Grid, Shard};
 use mnist_mlp::app::train::{apply_overrides, TrainOptions};
 use mnist_mlp::app::{self, DataLocation, ShowOptions, SweepOptions};
 use mnist_mlp::data::dataset::{resolve_data_dir, Source};
@@ -36,9 +36,11 @@ enum Command {
     /// Train on MNIST, printing train and test figures after every epoch.
     #[command(allow_negative_numbers = true)]
     Train(TrainArgs),
-    /// Train a grid of configurations in parallel; write metrics, a CSV, a report and plots.
+    /// Train a grid of settings, runs side by side; each run's files, a CSV, a report and figures are written as runs finish, and a re-run trains only what is missing. Without a grid file or axis flags: the tutorial's grid (hidden 30,90 x cost x init x lr).
     #[command(allow_negative_numbers = true)]
     Sweep(SweepArgs),
+    /// Combine sweep folders of one grid (shards, or partial results) into one CSV, report and figures.
+    Merge(MergeArgs),
     /// Classify pictures of digits (PNG or JPEG) with a saved model.
     Predict(PredictArgs),
     /// Download the four data files from public mirrors, verifying each.
@@ -97,55 +99,116 @@ struct FetchArgs {
 struct SweepArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Output folder.
+    /// Output folder; a re-run into it trains only the runs not finished there.
     #[arg(long, value_name = "DIR", default_value = "sweep")]
     out: PathBuf,
-    /// Grid in TOML (keys init, lr, cost, hidden, epochs, batch_size, lr_decay, seed); flags override it.
+    /// Grid in TOML: a setting per key, a value or a list (lr = [0.1, 1], hidden = ["30", "256-128"]); flags override it.
     #[arg(long, value_name = "GRID.toml")]
     config: Option<PathBuf>,
-    /// Inits, comma-separated [default: random,kaiming]
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    init: Option<Vec<Init>>,
-    /// Learning rates, comma-separated [default: 0.001,0.1,1,3,10,100]
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    lr: Option<Vec<f32>>,
-    /// Costs, comma-separated [default: quadratic,cross-entropy]
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    cost: Option<Vec<Cost>>,
-    /// Hidden sizes, comma-separated [default: 30,90]
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    hidden: Option<Vec<Hidden>>,
-    /// [default: 30]
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// [default: 20]
-    #[arg(long)]
-    batch_size: Option<usize>,
     /// Runs trained at once [default: the number of cores]
     #[arg(long)]
     jobs: Option<usize>,
+    /// Run only the K-th of N slices of the grid (e.g. 2/4; with Slurm, $SLURM_ARRAY_TASK_ID/N); merge puts them together.
+    #[arg(long, value_name = "K/N", default_value = "1/1")]
+    shard: Shard,
+    /// Remove the runs an earlier sweep left in --out and start over.
+    #[arg(long)]
+    fresh: bool,
+    #[command(flatten)]
+    axes: SweepAxes,
+}
+
+/// Every `train` setting as a sweep axis: the same flag, a comma-separated
+/// list, one run per value. Made from `RunArgs`, so a new setting is an
+/// axis without a line here.
+struct SweepAxes(Vec<(String, Vec<String>)>);
+
+/// The flags of `RunArgs` that say where the data is, not how to train.
+const DATA_FLAGS: [&str; 3] = ["data_dir", "dataset", "offline"];
+
+fn axis_args() -> Vec<clap::Arg> {
+    let run = <RunArgs as clap::Args>::augment_args(clap::Command::new("run"));
+    run.get_arguments()
+        .filter(|a| !DATA_FLAGS.contains(&a.get_id().as_str()))
+        .map(|a| {
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            a.clone()
+                .value_parser(clap::value_parser!(String))
+                .value_name("LIST")
+                .value_delimiter(',')
+                .action(clap::ArgAction::Append)
+                .help(
+                    format!("{help} (a list: one run per value)")
+                        .trim_start()
+                        .to_string(),
+                )
+                .help_heading("Axes (any train setting; defaults as train's)")
+        })
+        .collect()
+}
+
+impl clap::FromArgMatches for SweepAxes {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Ok(SweepAxes(
+            axis_args()
+                .iter()
+                .filter_map(|arg| {
+                    let id = arg.get_id().as_str();
+                    matches
+                        .get_many::<String>(id)
+                        .map(|values| (id.to_string(), values.cloned().collect()))
+                })
+                .collect(),
+        ))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for SweepAxes {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        command.args(axis_args())
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
 }
 
 impl SweepArgs {
     fn into_options(self) -> mnist_mlp::Result<SweepOptions> {
+        // Without a grid file or an axis flag, the tutorial's grid.
         let mut grid = match &self.config {
             Some(path) => Grid::from_toml_file(path)?,
-            None => Grid::default(),
+            None if self.axes.0.is_empty() => Grid::default(),
+            None => Grid { axes: Vec::new() },
         };
-        grid.init = self.init.unwrap_or(grid.init);
-        grid.lr = self.lr.unwrap_or(grid.lr);
-        grid.cost = self.cost.unwrap_or(grid.cost);
-        grid.hidden = self.hidden.unwrap_or(grid.hidden);
-        grid.epochs = self.epochs.unwrap_or(grid.epochs);
-        grid.batch_size = self.batch_size.unwrap_or(grid.batch_size);
+        for (key, values) in self.axes.0 {
+            grid.set(&key, values);
+        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(SweepOptions {
             grid,
             data: self.data.dir(),
             out: self.out,
             jobs: self.jobs.unwrap_or(cores).max(1),
+            shard: self.shard,
+            fresh: self.fresh,
         })
     }
+}
+
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// The folder to write the merged results into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Sweep folders of one grid: its shards, or partial results.
+    #[arg(required = true, value_name = "SWEEP_DIR")]
+    dirs: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -487,6 +550,9 @@ fn main() -> ExitCode {
             .into_options()
             .and_then(|options| app::sweep(&options, &mut stdout))
             .map(|_| ExitCode::SUCCESS),
+        Command::Merge(args) => {
+            app::merge(&args.out, &args.dirs, &mut stdout).map(|_| ExitCode::SUCCESS)
+        }
         Command::Bench(args) => {
             let mut overrides = vec![("epochs".to_string(), BENCH_EPOCHS.to_string())];
             overrides.extend(args.run.overrides());

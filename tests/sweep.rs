@@ -1,17 +1,20 @@
-//! Sweeps, plots and digits on synthetic data: every file is produced and
-//! readable, and a diverging run is marked as such.
+//! Sweeps on synthetic data: every file is produced and readable, a
+//! diverging run is marked, shards merged give what one piece gives, an
+//! interrupted sweep keeps its finished runs, and folders of another grid
+//! are refused.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{synthetic_mnist, write_mnist_dir};
-use mnist_mlp::app::sweep::{write_outputs, Grid, RunResult};
+use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
+use mnist_mlp::app::sweep::grid::{Grid, Shard};
+use mnist_mlp::app::sweep::report::write_outputs;
+use mnist_mlp::app::sweep::store::{Finished, RunRecord};
 use mnist_mlp::app::{sweep, DataLocation, SweepOptions};
 use mnist_mlp::io::metrics::EpochReport;
 use mnist_mlp::io::plot::CURVES_SIZE;
-use mnist_mlp::nn::arch::{Cost, Hidden, Init};
 
 fn png_size(path: &Path) -> (u32, u32) {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
@@ -21,44 +24,72 @@ fn png_size(path: &Path) -> (u32, u32) {
     (frame.width, frame.height)
 }
 
-fn small_grid() -> Grid {
-    Grid {
-        init: vec![Init::Random, Init::Kaiming],
-        lr: vec![1.0, 100.0],
-        cost: vec![Cost::CrossEntropy],
-        hidden: vec![Hidden(vec![8]), Hidden(vec![16])],
-        epochs: 3,
-        batch_size: 16,
-        lr_decay: 0.0,
-        ..Grid::default()
+fn grid(axes: &[(&str, &str)]) -> Grid {
+    let mut grid = Grid { axes: Vec::new() };
+    for (key, values) in axes {
+        grid.set(key, values.split(',').map(String::from).collect());
     }
+    grid
+}
+
+fn small_grid() -> Grid {
+    grid(&[
+        ("hidden", "8,16"),
+        ("cost", "cross-entropy"),
+        ("init", "random,kaiming"),
+        ("lr", "1,100"),
+        ("epochs", "3"),
+        ("batch_size", "16"),
+        ("lr_decay", "0"),
+    ])
+}
+
+fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_mnist_dir(dir.path(), &synthetic_mnist(300, 100), true);
+    dir
+}
+
+fn options(grid: Grid, data: &Path, out: &Path) -> SweepOptions {
+    SweepOptions {
+        grid,
+        data: DataLocation::local(data),
+        out: out.to_owned(),
+        jobs: 2,
+        shard: Shard::WHOLE,
+        fresh: false,
+    }
+}
+
+fn run_sweep(options: &SweepOptions) -> String {
+    let mut log = Vec::new();
+    sweep(options, &mut log).unwrap();
+    String::from_utf8(log).unwrap()
 }
 
 #[test]
 fn small_sweep_writes_every_file() {
-    let data_dir = tempfile::tempdir().unwrap();
-    write_mnist_dir(data_dir.path(), &synthetic_mnist(300, 100), true);
+    let data = data_dir();
     let out = tempfile::tempdir().unwrap();
-    let options = SweepOptions {
-        grid: small_grid(),
-        data: DataLocation::local(data_dir.path()),
-        out: out.path().to_owned(),
-        jobs: 2,
-    };
-    let mut log = Vec::new();
-    sweep(&options, &mut log).unwrap();
-    let log = String::from_utf8(log).unwrap();
-    assert_eq!(
-        log.lines().filter(|l| l.starts_with('[')).count(),
-        8,
-        "{log}"
-    );
+    let log = run_sweep(&options(small_grid(), data.path(), out.path()));
+    let finished_lines: Vec<&str> = log.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(finished_lines.len(), 8, "{log}");
+    assert!(finished_lines[0].contains("left"), "no time left: {log}");
+    assert!(finished_lines[7].ends_with("done"), "{log}");
 
     let csv = std::fs::read_to_string(out.path().join("results.csv")).unwrap();
     let mut lines = csv.lines();
     let header: Vec<_> = lines.next().unwrap().split(',').collect();
     for column in [
         "run",
+        "hidden",
+        "cost",
+        "init",
+        "lr",
+        "epochs",
+        "batch_size",
+        "lr_decay",
+        "seed",
         "final_test_acc",
         "best_test_acc",
         "best_epoch",
@@ -85,8 +116,6 @@ fn small_sweep_writes_every_file() {
             CURVES_SIZE
         );
     }
-
-    // Families with more than one run in them: init, learning rate, hidden.
     for stem in ["init", "learning_rate", "hidden"] {
         assert_eq!(
             png_size(&out.path().join(format!("{stem}.png"))),
@@ -110,15 +139,20 @@ fn grid_reads_toml_and_rejects_unknown_keys() {
     let path = dir.path().join("grid.toml");
     std::fs::write(
         &path,
-        "lr = [0.5, 2.0]\ncost = [\"quadratic\"]\nepochs = 4\n",
+        "lr = [0.5, 2.0]\ncost = [\"quadratic\"]\nepochs = 4\nseed = [1, 2]\nhidden = [\"30\", \"256-128\"]\n",
     )
     .unwrap();
     let grid = Grid::from_toml_file(&path).unwrap();
-    assert_eq!(grid.lr, vec![0.5, 2.0]);
-    assert_eq!(grid.cost, vec![Cost::Quadratic]);
-    assert_eq!(grid.epochs, 4);
-    assert_eq!(grid.hidden, Grid::default().hidden);
-    assert_eq!(grid.runs().unwrap().len(), 2 * 2 * 2);
+    assert_eq!(grid.values("lr").unwrap(), ["0.5", "2.0"]);
+    assert_eq!(grid.values("cost").unwrap(), ["quadratic"]);
+    assert_eq!(grid.values("epochs").unwrap(), ["4"]);
+    assert_eq!(grid.values("init"), None);
+    let runs = grid.runs().unwrap();
+    assert_eq!(runs.len(), 2 * 2 * 2);
+    assert!(runs.iter().all(|r| r.config.epochs == 4));
+    assert!(runs
+        .iter()
+        .any(|r| r.config.hidden.to_string() == "256-128" && r.config.seed == 2));
 
     std::fs::write(&path, "learning_rate = [1.0]\n").unwrap();
     let message = Grid::from_toml_file(&path).unwrap_err().to_string();
@@ -126,6 +160,229 @@ fn grid_reads_toml_and_rejects_unknown_keys() {
         message.contains("grid.toml") && message.contains("learning_rate"),
         "{message}"
     );
+}
+
+/// results.csv without its timing column.
+fn rows_without_seconds(out: &Path) -> Vec<String> {
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    csv.lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect()
+}
+
+#[test]
+fn shards_merged_give_what_one_piece_gives() {
+    let data = data_dir();
+    let d = data.path().to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let axes = [
+        "--hidden",
+        "8",
+        "--lr",
+        "0.5,3",
+        "--seed",
+        "1,2,3",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+    ];
+    let sweep_into = |out: &str, extra: &[&str]| {
+        let mut args = vec!["sweep", "--data-dir", d, "--out", out];
+        args.extend_from_slice(&axes);
+        args.extend_from_slice(extra);
+        let output = mnist_mlp(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    sweep_into(&dir("whole"), &[]);
+    let first = sweep_into(&dir("a"), &["--shard", "1/2"]);
+    assert!(first.contains("shard 1/2: 3 of the grid's 6"), "{first}");
+    sweep_into(&dir("b"), &["--shard", "2/2"]);
+
+    // One shard alone: merge says what is missing.
+    let partial = mnist_mlp(&["merge", "--out", &dir("partial"), &dir("a")]);
+    let text = String::from_utf8_lossy(&partial.stdout);
+    assert!(
+        partial.status.success() && text.contains("3 runs missing"),
+        "{text}"
+    );
+
+    let merged = mnist_mlp(&["merge", "--out", &dir("merged"), &dir("a"), &dir("b")]);
+    let text = String::from_utf8_lossy(&merged.stdout);
+    assert!(
+        merged.status.success() && text.contains("6 of 6 runs"),
+        "{text}"
+    );
+    let whole = rows_without_seconds(&tmp.path().join("whole"));
+    assert_eq!(whole.len(), 7);
+    assert_eq!(rows_without_seconds(&tmp.path().join("merged")), whole);
+    for figure in ["learning_rate.png"] {
+        assert_eq!(
+            std::fs::read(tmp.path().join("merged").join(figure)).unwrap(),
+            std::fs::read(tmp.path().join("whole").join(figure)).unwrap(),
+            "{figure} differs"
+        );
+    }
+    let report = std::fs::read_to_string(tmp.path().join("merged/report.md")).unwrap();
+    assert!(
+        report.contains("## Mean over seeds") && report.contains("| lr 0.5 | 1,2,3 |"),
+        "{report}"
+    );
+
+    // Shards of another grid are refused, naming the setting.
+    sweep_into(&dir("other"), &["--shard", "2/2", "--epochs", "1"]);
+    let mixed = mnist_mlp(&["merge", "--out", &dir("m2"), &dir("a"), &dir("other")]);
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert_eq!(mixed.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--epochs") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn an_interrupted_sweep_keeps_its_finished_runs_and_a_rerun_does_not_redo_them() {
+    let data = data_dir();
+    let d = data.path().to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("s");
+    let o = out.to_str().unwrap();
+    let args = [
+        "sweep",
+        "--data-dir",
+        d,
+        "--out",
+        o,
+        "--jobs",
+        "1",
+        "--hidden",
+        "32",
+        "--lr",
+        "0.5,1,2,3",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "10",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = out.join("runs/lr-0.5.json");
+    let started = std::time::Instant::now();
+    while !first.exists() {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the first run never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let record = std::fs::read(&first).unwrap();
+    let finished = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+    assert!(finished < 4, "the sweep finished before it was killed");
+    // What it had finished is in the CSV already.
+    let rows = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(rows.lines().any(|l| l.starts_with("lr-0.5,")), "{rows}");
+
+    let again = mnist_mlp(&args);
+    let log = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        log.contains(&format!("{finished} already finished there are skipped")),
+        "{log}"
+    );
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with('[')).count(),
+        4 - finished,
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        record,
+        "the finished run was redone"
+    );
+    assert_eq!(rows_without_seconds(&out).len(), 5);
+
+    // A corrupt run file is trained again; a third run trains nothing.
+    std::fs::write(&first, b"{ truncated").unwrap();
+    let log = String::from_utf8_lossy(&mnist_mlp(&args).stdout).into_owned();
+    assert!(
+        log.contains("3 already finished") && log.contains("training again"),
+        "{log}"
+    );
+    let log = String::from_utf8_lossy(&mnist_mlp(&args).stdout).into_owned();
+    assert!(
+        log.contains("4 already finished") && log.contains("0 to train"),
+        "{log}"
+    );
+}
+
+#[test]
+fn another_grids_folder_is_refused_and_fresh_starts_over() {
+    let data = data_dir();
+    let d = data.path().to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("s");
+    let o = o.to_str().unwrap();
+    let base = [
+        "sweep",
+        "--data-dir",
+        d,
+        "--out",
+        o,
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        mnist_mlp(&args)
+    };
+    assert!(with(&["--lr", "1,2"]).status.success());
+    let refused = with(&["--lr", "1,3"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("another grid") && err.contains("--lr is 1,2 there but 1,3 here"),
+        "{err}"
+    );
+    let fresh = with(&["--lr", "1,3", "--fresh"]);
+    let log = String::from_utf8_lossy(&fresh.stdout);
+    assert!(
+        fresh.status.success() && log.contains("removed 2 finished runs"),
+        "{log}"
+    );
+    assert!(!tmp.path().join("s/runs/lr-2.json").exists());
+    for bad in ["0/2", "3/2", "2", "a/b", "1/0"] {
+        let output = with(&["--lr", "1,3", "--shard", bad]);
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("K/N"), "{err}");
+    }
 }
 
 #[test]
@@ -209,14 +466,13 @@ fn plot_and_show_commands_write_pngs() {
 
 #[test]
 fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
-    let grid = Grid {
-        init: vec![Init::Random, Init::Kaiming],
-        lr: vec![1.0, 3.0],
-        cost: vec![Cost::Quadratic, Cost::CrossEntropy],
-        hidden: vec![Hidden(vec![30]), Hidden(vec![90])],
-        epochs: 2,
-        ..Grid::default()
-    };
+    let grid = grid(&[
+        ("init", "random,kaiming"),
+        ("lr", "1,3"),
+        ("cost", "quadratic,cross-entropy"),
+        ("hidden", "30,90"),
+        ("epochs", "2"),
+    ]);
     // Finished runs made up, not trained: only the titles are in question.
     let report = |epoch| EpochReport {
         epoch,
@@ -233,28 +489,33 @@ fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
         output_saturation: 0.0,
         weight_norms: vec![1.0, 1.0],
     };
-    let results: Vec<RunResult> = grid
-        .runs()
-        .unwrap()
-        .into_iter()
-        .map(|(name, config)| RunResult {
-            name,
-            config,
+    let runs = grid.runs().unwrap();
+    let finished: Vec<Finished> = runs
+        .iter()
+        .map(|run| Finished {
+            record: RunRecord {
+                name: run.name.clone(),
+                settings: run.settings.clone(),
+                config: run.config.clone(),
+                seconds: 0.1,
+                diverged: false,
+                stalled: false,
+                stopped_early: false,
+            },
             reports: vec![report(1), report(2)],
-            diverged: false,
-            seconds: 0.1,
         })
         .collect();
     let out = tempfile::tempdir().unwrap();
-    write_outputs(out.path(), &grid, &results, 1.0).unwrap();
+    let refs: Vec<&Finished> = finished.iter().collect();
+    write_outputs(out.path(), &grid, &runs, &refs).unwrap();
 
     // The report gives each figure's "others at ..." line, as its title does.
     let text = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     for (section, varied) in [
-        ("## Initialisation", &["kaiming", "random"][..]),
-        ("## Learning rate", &["lr "][..]),
-        ("## Cost", &["quadratic", "cross-entropy"][..]),
-        ("## Hidden units", &["H="][..]),
+        ("## Initialisation", "init"),
+        ("## Learning rate", "lr"),
+        ("## Cost", "cost"),
+        ("## Hidden layers", "hidden"),
     ] {
         let others = text
             .split(section)
@@ -267,8 +528,14 @@ fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
             .next()
             .unwrap();
         assert_eq!(fixed.split(", ").count(), 3, "{section}: {others}");
-        for value in varied {
-            assert!(!fixed.contains(value), "{section}: {others}");
-        }
+        assert!(
+            !fixed.contains(&format!("{varied} ")),
+            "{section}: {others}"
+        );
     }
+    // The tutorial's values are the baseline where the grid has them.
+    assert!(
+        text.contains("others at init kaiming, cost cross-entropy, hidden 30"),
+        "{text}"
+    );
 }

@@ -6,13 +6,13 @@ pub mod eval;
 pub mod sweep;
 pub mod train;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::app::sweep::{run_grid, write_outputs, Grid};
+pub use crate::app::sweep::{merge, sweep, SweepOptions};
 use crate::data::dataset::{
     load_mnist, load_split, Dataset, Mnist, Source, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES,
     TRAIN_LABELS,
@@ -110,75 +110,6 @@ pub fn eval(
     let report = crate::app::eval::evaluate(&params, &info, &test);
     print_report(out, json, &report, report.text());
     Ok(())
-}
-
-/// The `sweep` subcommand's settings.
-#[derive(Debug, Clone)]
-pub struct SweepOptions {
-    pub grid: Grid,
-    pub data: DataLocation,
-    pub out: PathBuf,
-    pub jobs: usize,
-}
-
-/// Runs the grid, printing one line per finished run to `log` (or a
-/// progress bar when it is a terminal), then writes the outputs.
-pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Vec<PathBuf>> {
-    let runs = options.grid.runs()?;
-    let data = options.data.load()?;
-    let _ = writeln!(
-        log,
-        "sweep: {} runs of {} epochs on {} threads into {}",
-        runs.len(),
-        options.grid.epochs,
-        options.jobs,
-        options.out.display()
-    );
-    let bar = std::io::stderr().is_terminal().then(|| {
-        progress_bar(
-            runs.len() as u64,
-            "{bar:40} {pos}/{len} runs, {elapsed} elapsed, ~{eta} left",
-        )
-    });
-    let log = std::sync::Mutex::new(log);
-    let started = Instant::now();
-    let results = run_grid(&options.grid, &data, options.jobs, |r, done, total| {
-        let last = r.final_report();
-        let (best, epoch) = r.best_test();
-        let line = format!(
-            "[{done:>width$}/{total}] {:<34} test {:6.2}% (best {:6.2}% at epoch {epoch}){} {:.1}s",
-            r.name,
-            100.0 * last.test_acc,
-            100.0 * best,
-            if r.diverged { " DIVERGED" } else { "" },
-            r.seconds,
-            width = total.to_string().len()
-        );
-        match &bar {
-            Some(bar) => {
-                bar.println(line);
-                bar.inc(1);
-            }
-            None => {
-                let _ = writeln!(log.lock().expect("log lock"), "{line}");
-            }
-        }
-    })?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let wall = started.elapsed().as_secs_f64();
-    let written = write_outputs(&options.out, &options.grid, &results, wall)?;
-    let _ = writeln!(
-        log.into_inner().expect("log lock"),
-        "sweep: done in {wall:.0} s; wrote {}",
-        written
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    Ok(written)
 }
 
 /// A bar for stderr; only made when stderr is a terminal.

@@ -2,8 +2,6 @@
 //! a line per epoch, the metrics file and the saved model.
 
 use std::io::{IsTerminal, Write};
-
-use clap::ValueEnum;
 use std::path::PathBuf;
 
 use indicatif::ProgressBar;
@@ -15,7 +13,7 @@ use crate::io::model::{self, ModelInfo};
 use crate::train::checkpoint;
 use crate::train::config::{AUTO_THREADS, MAX_EPOCHS};
 use crate::train::observer::Observer;
-use crate::train::preset::Preset;
+use crate::train::preset;
 use crate::train::{run, RunSummary, TrainConfig, Trainer};
 
 /// The `train` subcommand's settings.
@@ -43,25 +41,6 @@ const ARCHITECTURE: [&str; 4] = ["hidden", "activation", "output", "cost"];
 /// Settings about this run rather than the model: given afresh each time.
 const THIS_RUN: [&str; 2] = ["epochs", "threads"];
 
-/// `overrides` with each `preset` replaced by its settings, put first so
-/// that the other flags override them.
-pub fn expand_presets(overrides: &[(String, String)]) -> Result<Vec<(String, String)>> {
-    let mut expanded = Vec::new();
-    for (_, name) in overrides.iter().filter(|(key, _)| key == "preset") {
-        let preset = Preset::from_str(name, true).map_err(|_| {
-            Error::Config(format!("--preset {name}: expected tutorial, fast or best"))
-        })?;
-        expanded.extend(
-            preset
-                .settings()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-    }
-    expanded.extend(overrides.iter().filter(|(key, _)| key != "preset").cloned());
-    Ok(expanded)
-}
-
 /// `base` with `overrides` (presets first) applied. Over a resumed model's
 /// settings (`resumed` names it), a flag that would change the architecture
 /// is an error and one that changes another setting is reported in `notes`.
@@ -72,7 +51,7 @@ pub fn apply_overrides(
     notes: &mut Vec<String>,
 ) -> Result<TrainConfig> {
     let mut config = base.clone();
-    for (key, value) in &expand_presets(overrides)? {
+    for (key, value) in &preset::expand(overrides)? {
         config.set(key, value)?;
         let Some(model) = resumed else { continue };
         let before = serde_json::to_value(&base).expect("configs serialise")[key].clone();

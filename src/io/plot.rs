@@ -233,6 +233,9 @@ pub struct Curve {
     /// The run's last epoch diverged: its accuracy says nothing about the
     /// setting, so it does not set the scale.
     pub diverged: bool,
+    /// (epoch, lowest, highest) around the curve: the spread over seeds of
+    /// the runs it is the mean of, shaded in its colour.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// How a curve is stroked: test solid, train dashed, validation dotted.
@@ -273,6 +276,7 @@ pub fn run_curves(name: &str, reports: &[EpochReport], colour: usize) -> Vec<Cur
             line: Line::Solid,
             colour,
             diverged,
+            band: Vec::new(),
         },
         Curve {
             label: label("train"),
@@ -280,6 +284,7 @@ pub fn run_curves(name: &str, reports: &[EpochReport], colour: usize) -> Vec<Cur
             line: Line::Dashed,
             colour,
             diverged,
+            band: Vec::new(),
         },
     ];
     if reports.iter().any(|r| r.val_acc.is_some()) {
@@ -289,6 +294,7 @@ pub fn run_curves(name: &str, reports: &[EpochReport], colour: usize) -> Vec<Cur
             line: Line::Dotted,
             colour,
             diverged,
+            band: Vec::new(),
         });
     }
     curves
@@ -541,6 +547,28 @@ pub fn chart<DB: DrawingBackend>(
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(error)?;
+    for curve in curves.iter().filter(|c| c.band.len() > 1) {
+        // Low edge forwards, high edge back: one closed shape, clipped
+        // to the chart's floor like the curves.
+        let outline: Vec<(f64, f64)> = curve
+            .band
+            .iter()
+            .map(|&(x, low, _)| (x, low.max(floor)))
+            .chain(
+                curve
+                    .band
+                    .iter()
+                    .rev()
+                    .map(|&(x, _, high)| (x, high.max(floor))),
+            )
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                outline,
+                colour(curve).mix(0.18).filled(),
+            )))
+            .map_err(error)?;
+    }
     for curve in curves {
         for part in visible_parts(&curve.points, floor) {
             match curve.line.pattern() {

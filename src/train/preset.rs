@@ -1,7 +1,10 @@
 //! Presets: named partial configs, applied before the flags, which
 //! override them. Their figures are in the README (benches/presets.sh).
 
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 
 /// A named set of settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -54,4 +57,23 @@ impl Preset {
             ],
         }
     }
+}
+
+/// `overrides` with each `preset` replaced by its settings, put first so
+/// that the other settings override them.
+pub fn expand(overrides: &[(String, String)]) -> Result<Vec<(String, String)>> {
+    let mut expanded = Vec::new();
+    for (_, name) in overrides.iter().filter(|(key, _)| key == "preset") {
+        let preset = Preset::from_str(name, true).map_err(|_| {
+            Error::Config(format!("--preset {name}: expected tutorial, fast or best"))
+        })?;
+        expanded.extend(
+            preset
+                .settings()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+    }
+    expanded.extend(overrides.iter().filter(|(key, _)| key != "preset").cloned());
+    Ok(expanded)
 }
