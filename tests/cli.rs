@@ -273,12 +273,17 @@ fn bench_reports_throughput_phases_and_peak_as_json() {
     }
     assert_eq!(report["threads"], 2);
     assert_eq!(report["flops_per_sample"], 4 * 784 * 8 + 6 * 10 * 8);
-    let shares: f64 = report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p[1].as_f64().unwrap())
-        .sum();
+    let phases = report["phases"].as_object().unwrap();
+    assert!(
+        phases.contains_key("gather + augment + standardise") && phases.contains_key("thread sync"),
+        "{phases:?}"
+    );
+    let shares: f64 = phases.values().map(|p| p.as_f64().unwrap()).sum();
+    let accuracy = report["test_acc"].as_f64().unwrap();
+    assert!(
+        (0.0..=1.0).contains(&accuracy),
+        "test_acc {accuracy} is not a fraction"
+    );
     assert!((shares - 1.0).abs() < 1e-6, "phase shares sum to {shares}");
 }
 

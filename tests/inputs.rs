@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{synthetic_mnist, write_mnist_dir};
-use mnist_mlp::app::sweep::Grid;
+use mnist_mlp::app::sweep::grid::Grid;
 use mnist_mlp::data::dataset::{load_mnist, TEST_LABELS};
 use mnist_mlp::data::idx::{encode_idx, read_idx_file, IdxKind, MAX_IDX_BYTES};
 use mnist_mlp::io::metrics::read_metrics;

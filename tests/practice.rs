@@ -338,3 +338,29 @@ fn presets_set_their_settings_and_flags_override_them() {
     let help = stdout(&mnist_mlp(&["train", "--help"]));
     assert!(help.contains("--preset") && help.contains("fast"), "{help}");
 }
+
+#[test]
+fn more_threads_than_cores_are_capped_at_the_cores_and_said() {
+    let data = fixture();
+    let out = ok(mnist_mlp(&[
+        "train",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--threads",
+        "1000",
+        "--epochs",
+        "1",
+    ]));
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert!(
+        out.contains(&format!("--threads 1000: this machine has {cores} core")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .contains(&format!("threads {cores}")),
+        "{out}"
+    );
+}

@@ -310,7 +310,7 @@ fn an_interrupted_sweep_keeps_its_finished_runs_and_a_rerun_does_not_redo_them()
         String::from_utf8_lossy(&again.stderr)
     );
     assert!(
-        log.contains(&format!("{finished} already finished there are skipped")),
+        log.contains(&format!("{finished} finished there already (skipped)")),
         "{log}"
     );
     assert_eq!(
@@ -329,12 +329,12 @@ fn an_interrupted_sweep_keeps_its_finished_runs_and_a_rerun_does_not_redo_them()
     std::fs::write(&first, b"{ truncated").unwrap();
     let log = String::from_utf8_lossy(&mnist_mlp(&args).stdout).into_owned();
     assert!(
-        log.contains("3 already finished") && log.contains("training again"),
+        log.contains("3 finished there already") && log.contains("training again"),
         "{log}"
     );
     let log = String::from_utf8_lossy(&mnist_mlp(&args).stdout).into_owned();
     assert!(
-        log.contains("4 already finished") && log.contains("0 to train"),
+        log.contains("4 finished there already") && log.contains("0 to train"),
         "{log}"
     );
 }

@@ -40,12 +40,22 @@ pub struct BenchReport {
     pub peak_sgemm_gflops: f64,
     /// achieved / peak: how much of one core's sgemm rate the whole run reaches.
     pub achieved_over_peak: f64,
-    /// (phase, share of the training and evaluation time).
+    /// Each phase's share of the training and evaluation time, as a JSON
+    /// object in the order of the report.
+    #[serde(serialize_with = "as_object")]
     pub phases: Vec<(String, f64)>,
     pub peak_rss_mb: f64,
-    pub final_test_acc: f64,
+    /// Test accuracy after the last epoch, a fraction.
+    pub test_acc: f64,
     /// The CPU whose kernels OpenBLAS runs (see `OPENBLAS_CORETYPE`).
     pub openblas_core: String,
+}
+
+fn as_object<S: serde::Serializer>(
+    pairs: &[(String, f64)],
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 /// Product FLOPs per training sample of each layer, for layer widths
@@ -96,14 +106,14 @@ pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
     let peak = peak_sgemm_gflops();
     let mut clock = PhaseClock::start();
     let mut epoch_seconds = Vec::with_capacity(config.epochs);
-    let mut final_test_acc = 0.0;
+    let mut test_acc = 0.0;
     for _ in 0..config.epochs {
         clock.restart();
         let started = Instant::now();
         trainer.train_epoch(&data.train, &mut clock);
         epoch_seconds.push(started.elapsed().as_secs_f64());
         clock.restart();
-        final_test_acc = trainer.evaluate(&data.test).accuracy();
+        test_acc = trainer.evaluate(&data.test).accuracy();
         clock.lap(Phase::Evaluation);
     }
     epoch_seconds.sort_by(f64::total_cmp);
@@ -138,7 +148,7 @@ pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
         achieved_over_peak: achieved_gflops / peak,
         phases,
         peak_rss_mb: peak_rss_mb(),
-        final_test_acc,
+        test_acc,
         openblas_core: crate::blas::core_name(),
     })
 }
@@ -173,7 +183,7 @@ impl BenchReport {
             self.openblas_core,
             100.0 * self.achieved_over_peak,
             self.peak_rss_mb,
-            100.0 * self.final_test_acc,
+            100.0 * self.test_acc,
         );
         for (name, share) in &self.phases {
             out.push_str(&format!("  {name:<22} {:5.1}%\n", 100.0 * share));

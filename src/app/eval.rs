@@ -82,11 +82,11 @@ impl EvalReport {
             for count in row {
                 let _ = write!(out, "{count:>6}");
             }
-            let _ = writeln!(out, "   {:6.2}%", 100.0 * self.recall[t]);
+            let _ = writeln!(out, "   {:5.1}%", 100.0 * self.recall[t]);
         }
         out.push_str("prec.");
         for p in self.precision {
-            let _ = write!(out, "{:>6.1}", 100.0 * p);
+            let _ = write!(out, "{:>5.1}%", 100.0 * p);
         }
         out.push('\n');
         out

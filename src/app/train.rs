@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use indicatif::ProgressBar;
 
-use crate::app::{check_output_folder, progress_bar, DataLocation};
+use crate::app::{cap_threads, check_output_folder, progress_bar, DataLocation};
 use crate::error::{Error, Result};
 use crate::io::metrics::MetricsWriter;
 use crate::io::model::{self, ModelInfo};
@@ -187,6 +187,8 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         _ => apply_overrides(TrainConfig::default(), &options.overrides, None, &mut notes)?,
     };
     config.validate()?;
+    let mut config = config;
+    notes.extend(cap_threads(&mut config));
     let mut data = options.data.load()?;
     config.validate_split(data.train.len())?;
     data.hold_out(config.validation);

@@ -8,7 +8,7 @@
 //! `__metadata__` (all strings): format, hidden (`800-800`), activation,
 //! output, cost, init, normalisation (`batch` or `dataset`), mean and std
 //! (dataset normalisation, on the 0..255 pixel scale), batch_size,
-//! epochs_trained, test_accuracy, seed, lr, lr_decay, optimizer,
+//! epochs_trained, test_acc (a fraction; models before 0.2 say test_accuracy), seed, lr, lr_decay, optimizer,
 //! crate_version, and config: the whole training config as JSON.
 //!
 //! Models saved before the network was general (tensors w1, b1, w2, b2;
@@ -142,7 +142,7 @@ pub fn save_resumable(
         ("init", c.init.to_string()),
         ("batch_size", c.batch_size.to_string()),
         ("epochs_trained", info.epochs_trained.to_string()),
-        ("test_accuracy", info.test_accuracy.to_string()),
+        ("test_acc", info.test_accuracy.to_string()),
         ("seed", c.seed.to_string()),
         ("lr", c.lr().to_string()),
         ("lr_decay", c.lr_decay.to_string()),
@@ -310,7 +310,10 @@ pub fn load_resumable(path: &Path) -> Result<(Params, ModelInfo, Option<Resumabl
         config,
         normalisation,
         epochs_trained: number("epochs_trained")? as usize,
-        test_accuracy: number("test_accuracy")?,
+        test_accuracy: match meta.contains_key("test_acc") {
+            true => number("test_acc")?,
+            false => number("test_accuracy")?,
+        },
     };
     let resumable = match meta.get(TRAINING_STATE) {
         None => None,

@@ -38,7 +38,7 @@ impl Phase {
 
     pub fn name(self) -> &'static str {
         match self {
-            Phase::Gather => "gather + standardise",
+            Phase::Gather => "gather + augment + standardise",
             Phase::ForwardProducts => "forward products",
             Phase::ForwardElementwise => "forward element-wise",
             Phase::BackwardProducts => "backward products",

@@ -112,7 +112,7 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
     };
     let _ = writeln!(
         log,
-        "sweep: {} runs{part} into {}; {skipped} already finished there are skipped; {} to train, {} at a time",
+        "sweep: {} runs{part} into {}: {skipped} finished there already (skipped), {} to train, {} at a time",
         mine.len(),
         out.display(),
         to_train.len(),

@@ -14,7 +14,13 @@ use crate::io::atomic_file::write_atomically;
 use crate::io::plot::{draw_curves, run_curves, Curve, Line};
 use crate::train::config::TrainConfig;
 
-/// Percent with two decimals.
+/// An accuracy in the CSV: a fraction, as in every machine-readable
+/// output.
+fn frac(fraction: f64) -> String {
+    format!("{fraction:.4}")
+}
+
+/// Percent with two decimals, for the report's tables.
 fn pct(fraction: f64) -> String {
     format!("{:.2}", 100.0 * fraction)
 }
@@ -64,17 +70,17 @@ fn csv(grid: &Grid, finished: &[&Finished]) -> String {
         }
         row.extend([
             f.reports.len().to_string(),
-            pct(last.test_acc),
+            frac(last.test_acc),
             best.epoch.to_string(),
-            pct(best.test_acc),
+            frac(best.test_acc),
         ]);
         if validation {
-            let val = |r: &crate::io::metrics::EpochReport| r.val_acc.map(pct).unwrap_or_default();
+            let val = |r: &crate::io::metrics::EpochReport| r.val_acc.map(frac).unwrap_or_default();
             row.extend([val(last), val(best)]);
         }
         row.extend([
-            pct(last.train_acc),
-            pct(last.train_acc - last.test_acc),
+            frac(last.train_acc),
+            frac(last.train_acc - last.test_acc),
             if f.record.diverged { "yes" } else { "no" }.into(),
             format!("{:.1}", f.record.seconds),
         ]);
