@@ -9,8 +9,9 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use mnist_mlp::app::sweep::grid::{Grid, Shard};
+use mnist_mlp::app::sweep::SweepOptions;
 use mnist_mlp::app::train::{apply_overrides, TrainOptions};
-use mnist_mlp::app::{self, DataLocation, ShowOptions, SweepOptions};
+use mnist_mlp::app::{self, DataLocation, ShowOptions};
 use mnist_mlp::data::dataset::{resolve_data_dir, Source};
 use mnist_mlp::data::fetch::{default_mirrors, FetchOptions};
 use mnist_mlp::nn::arch::{Activation, Cost, Hidden, Init, Output};
@@ -548,10 +549,10 @@ fn main() -> ExitCode {
         }
         Command::Sweep(args) => args
             .into_options()
-            .and_then(|options| app::sweep(&options, &mut stdout))
+            .and_then(|options| app::sweep::sweep(&options, &mut stdout))
             .map(|_| ExitCode::SUCCESS),
         Command::Merge(args) => {
-            app::merge(&args.out, &args.dirs, &mut stdout).map(|_| ExitCode::SUCCESS)
+            app::sweep::merge(&args.out, &args.dirs, &mut stdout).map(|_| ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
             let mut overrides = vec![("epochs".to_string(), BENCH_EPOCHS.to_string())];

@@ -12,7 +12,8 @@ use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
 use mnist_mlp::app::sweep::grid::{Grid, Shard};
 use mnist_mlp::app::sweep::report::write_outputs;
 use mnist_mlp::app::sweep::store::{Finished, RunRecord};
-use mnist_mlp::app::{sweep, DataLocation, SweepOptions};
+use mnist_mlp::app::sweep::{sweep, SweepOptions};
+use mnist_mlp::app::DataLocation;
 use mnist_mlp::io::metrics::EpochReport;
 use mnist_mlp::io::plot::CURVES_SIZE;
 
@@ -276,8 +277,10 @@ fn an_interrupted_sweep_keeps_its_finished_runs_and_a_rerun_does_not_redo_them()
         .spawn()
         .unwrap();
     let first = out.join("runs/lr-0.5.json");
+    let csv = out.join("results.csv");
     let started = std::time::Instant::now();
-    while !first.exists() {
+    // Killed once the first run is in the CSV (written after its files).
+    while !std::fs::read_to_string(&csv).is_ok_and(|rows| rows.contains("\nlr-0.5,")) {
         assert!(
             started.elapsed().as_secs() < 120,
             "the first run never finished"
@@ -298,9 +301,6 @@ fn an_interrupted_sweep_keeps_its_finished_runs_and_a_rerun_does_not_redo_them()
         })
         .count();
     assert!(finished < 4, "the sweep finished before it was killed");
-    // What it had finished is in the CSV already.
-    let rows = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    assert!(rows.lines().any(|l| l.starts_with("lr-0.5,")), "{rows}");
 
     let again = mnist_mlp(&args);
     let log = String::from_utf8_lossy(&again.stdout);

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use crate::app::sweep::{merge, sweep, SweepOptions};
 use crate::data::dataset::{
     load_mnist, load_split, Dataset, Mnist, Source, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES,
     TRAIN_LABELS,

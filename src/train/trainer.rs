@@ -42,6 +42,11 @@ pub const DIVERGED_SATURATION: f64 = 0.9;
 /// chance is 10%, and a network stuck on one digit scores about 11%.
 pub const NEAR_CHANCE: f64 = 0.15;
 
+/// Updates after which a training loss still worse than know-nothing's is
+/// divergence whatever the accuracy: before them a young network's loss
+/// (one update of a 60 000-image batch) can be that bad while it learns.
+pub const FEW_UPDATES: u64 = 100;
+
 /// Relative change of every layer's weight norm over an epoch below which
 /// the weights did not move: f32 rounding alone changes a norm by about
 /// 1e-7.
@@ -58,16 +63,17 @@ pub enum Trouble {
 
 /// Judges an epoch: diverged if a loss or weight is no longer finite, the
 /// outputs are stuck in saturation, or the training loss is worse than a
-/// network that has learned nothing while the test accuracy is no better
-/// than chance; stalled if no layer's weights moved (`norms_before` are
-/// the norms the epoch started from). A young network's loss can be worse
-/// than know-nothing's while its accuracy climbs: that is not divergence.
+/// network that has learned nothing, unless the network is young (fewer
+/// than `FEW_UPDATES` updates in all) and its test accuracy beats chance;
+/// stalled if no layer's weights moved (`norms_before` are the norms the
+/// epoch started from).
 pub fn judge(
     train: &Score,
     test_acc: f64,
     params: &Params,
     arch: &Arch,
     norms_before: &[f32],
+    updates: u64,
 ) -> Option<Trouble> {
     let loss = train.mean_loss();
     let know_nothing = arch.output.know_nothing_loss(arch.cost);
@@ -96,10 +102,10 @@ pub fn judge(
             "the weights did not move: the learning rate is too small to learn".into(),
         ));
     }
-    if loss > know_nothing && test_acc <= NEAR_CHANCE {
+    let young = updates < FEW_UPDATES && test_acc > NEAR_CHANCE;
+    if loss > know_nothing && !young {
         return diverged(format!(
-            "training loss {loss:.3} is worse than the {know_nothing:.3} of a network that has learned nothing, and test accuracy {:.1}% is chance",
-            100.0 * test_acc
+            "training loss {loss:.3} is worse than the {know_nothing:.3} of a network that has learned nothing"
         ));
     }
     None
@@ -474,6 +480,7 @@ pub fn run(
             &trainer.params,
             &arch,
             &norms_before,
+            trainer.batches_done,
         );
         let diverged = match &trouble {
             Some(Trouble::Diverged(why)) => Some(why.clone()),
