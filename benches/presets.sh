@@ -24,9 +24,12 @@ run() {
   shift 2
   local start end
   start=$(date +%s.%N)
+  local status=0
   "$bin" train --dataset "$dataset" --offline --seed "$seed" "$@" \
-    --metrics-out "$tmp/m.jsonl" >/dev/null
+    --metrics-out "$tmp/m.jsonl" >/dev/null || status=$?
   end=$(date +%s.%N)
+  # Status 1 (diverged, or did not learn) is a result, kept as a row.
+  [ "$status" -le 1 ] || exit "$status"
   python3 - "$tmp/m.jsonl" "$name" "$seed" "$start" "$end" >>"$tmp/rows" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -34,6 +37,8 @@ secs = sorted(r["train_seconds"] for r in rows)[len(rows) // 2]
 wall = float(sys.argv[5]) - float(sys.argv[4])
 print(sys.argv[2], sys.argv[3], rows[-1]["test_acc"], wall, secs)
 PY
+  # Each row as it comes, for a look before the end: $ROWS_OUT if set.
+  if [ -n "${ROWS_OUT:-}" ]; then cp "$tmp/rows" "$ROWS_OUT"; fi
 }
 
 for seed in 1 2 3; do run tutorial "$seed"; done
