@@ -364,3 +364,20 @@ fn more_threads_than_cores_are_capped_at_the_cores_and_said() {
         "{out}"
     );
 }
+
+#[test]
+fn an_empty_set_is_refused_by_train_and_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = mnist_mlp::Mnist {
+        train: common::synthetic(0, 1),
+        validation: None,
+        test: common::synthetic(10, 2),
+    };
+    write_mnist_dir(dir.path(), &empty, true);
+    let d = dir.path().to_str().unwrap();
+    one_line_error(&mnist_mlp(&["train", "--data-dir", d]), "holds no images");
+    one_line_error(
+        &mnist_mlp(&["show", "--data-dir", d, "--set", "train", "--index", "0"]),
+        "holds no images",
+    );
+}
