@@ -369,3 +369,36 @@ fn every_glyph_sits_at_its_pen_position_plus_its_bearing() {
         );
     }
 }
+
+#[test]
+fn a_run_with_validation_gets_a_dotted_validation_curve() {
+    let mut reports: Vec<EpochReport> = Vec::new();
+    for epoch in 1..=3 {
+        reports.push(EpochReport {
+            epoch,
+            lr: 1.0,
+            train_loss: 0.1,
+            train_acc: 0.9,
+            val_loss: Some(0.2),
+            val_acc: Some(0.8 + 0.01 * epoch as f64),
+            test_loss: 0.1,
+            test_acc: 0.85,
+            train_seconds: 0.1,
+            eval_seconds: 0.1,
+            diverged: false,
+            output_saturation: 0.0,
+            weight_norms: vec![1.0, 1.0],
+        });
+    }
+    let curves = run_curves("a", &reports, 0);
+    assert_eq!(curves.len(), 3);
+    let val = &curves[2];
+    assert_eq!(val.label, "a val");
+    assert_eq!(val.line, mnist_mlp::io::plot::Line::Dotted);
+    assert_eq!(val.points, vec![(1.0, 81.0), (2.0, 82.0), (3.0, 83.0)]);
+    // Without validation, just test and train.
+    for r in &mut reports {
+        r.val_acc = None;
+    }
+    assert_eq!(run_curves("a", &reports, 0).len(), 2);
+}
