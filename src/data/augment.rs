@@ -96,7 +96,7 @@ pub fn augment_image(
 ) {
     let whole_shift = |draw| {
         let choices = 2 * augment.shift as u64 + 1;
-        (random::bits24(key, draw) * choices >> 24) as i64 - augment.shift as i64
+        ((random::bits24(key, draw) * choices) >> 24) as i64 - augment.shift as i64
     };
     let (shift_x, shift_y) = (whole_shift(DRAW_SHIFT_X), whole_shift(DRAW_SHIFT_Y));
     let elastic = augment.elastic();
