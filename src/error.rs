@@ -2,7 +2,7 @@
 //! setting at fault and says what was expected, so `main` can print it as a
 //! single line and exit with status 2.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -61,3 +61,14 @@ pub enum IdxProblem {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on:
+    /// `.map_err(Error::io(path))`.
+    pub fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + Copy + '_ {
+        move |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

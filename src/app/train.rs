@@ -155,7 +155,7 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         .map(|p| model::load_resumable(p))
         .transpose()?;
     let mut notes = Vec::new();
-    let config = match (&resumed, &options.resume) {
+    let mut config = match (&resumed, &options.resume) {
         (Some((_, info, resumable)), Some(path)) => {
             // Epochs and threads are about this run, not the model; a
             // checkpoint goes on to the end of the run it interrupted.
@@ -187,7 +187,6 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         _ => apply_overrides(TrainConfig::default(), &options.overrides, None, &mut notes)?,
     };
     config.validate()?;
-    let mut config = config;
     notes.extend(cap_threads(&mut config));
     let mut data = options.data.load()?;
     config.validate_split(data.train.len())?;

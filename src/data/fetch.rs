@@ -150,10 +150,7 @@ pub fn fetch_files(
             match attempt {
                 Ok(body) => {
                     // Made only now, so a failed fetch leaves no empty folder.
-                    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                        path: dir.to_owned(),
-                        source,
-                    })?;
+                    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
                     let target: PathBuf = dir.join(&gz_name);
                     write_atomically(&target, &body)?;
                     let mut line = format!("fetched {gz_name} from {mirror} (verified)");

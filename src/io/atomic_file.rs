@@ -32,10 +32,7 @@ const MAX_SYMLINKS: usize = 40;
 /// Follows `path` through symlinks to the file they name, which does not
 /// exist yet.
 fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
-    let io_error = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io_error = Error::io(path);
     let mut current = path.to_owned();
     for _ in 0..MAX_SYMLINKS {
         match std::fs::symlink_metadata(&current) {
@@ -54,10 +51,7 @@ fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
 }
 
 fn destination(path: &Path) -> Result<Destination> {
-    let io_error = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io_error = Error::io(path);
     // Asked of the kernel, which follows every symlink, /proc's magic ones
     // included: /dev/stdout leads to /proc/self/fd/1 and on to a pipe named
     // "pipe:[…]", which no path can reach.
@@ -101,10 +95,7 @@ pub fn check_writable(path: &Path) -> Result<()> {
     match destination(path)? {
         Destination::InPlace => Ok(()),
         Destination::Replace { temp, .. } => {
-            let io_error = |source| Error::Io {
-                path: path.to_owned(),
-                source,
-            };
+            let io_error = Error::io(path);
             File::create(&temp).map_err(io_error)?;
             std::fs::remove_file(&temp).map_err(io_error)
         }
@@ -126,10 +117,7 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<Self> {
-        let io_error = |source| Error::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io_error = Error::io(path);
         let (file, pending_rename) = match destination(path)? {
             Destination::InPlace => (
                 OpenOptions::new()
@@ -150,10 +138,7 @@ impl AtomicFile {
     }
 
     fn io_error(&self, source: std::io::Error) -> Error {
-        Error::Io {
-            path: self.path.clone(),
-            source,
-        }
+        Error::io(&self.path)(source)
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {

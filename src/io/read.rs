@@ -53,10 +53,7 @@ pub(crate) fn human_size(bytes: u64) -> String {
 /// while it is read (or a special file that reports no size) cannot make
 /// the buffer grow past the cap.
 pub fn read_capped(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>> {
-    let io_error = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io_error = Error::io(path);
     // Checked before opening: opening a FIFO for reading blocks until
     // someone writes to it.
     let metadata = std::fs::metadata(path).map_err(io_error)?;

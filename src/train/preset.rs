@@ -65,7 +65,14 @@ pub fn expand(overrides: &[(String, String)]) -> Result<Vec<(String, String)>> {
     let mut expanded = Vec::new();
     for (_, name) in overrides.iter().filter(|(key, _)| key == "preset") {
         let preset = Preset::from_str(name, true).map_err(|_| {
-            Error::Config(format!("--preset {name}: expected tutorial, fast or best"))
+            let names: Vec<String> = Preset::value_variants()
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            Error::Config(format!(
+                "--preset {name}: expected one of {}",
+                names.join(", ")
+            ))
         })?;
         expanded.extend(
             preset

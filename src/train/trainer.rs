@@ -60,14 +60,15 @@ pub enum Trouble {
 /// outputs are stuck in saturation, or the training loss is worse than a
 /// network that has learned nothing, unless the network is young (fewer
 /// than `FEW_UPDATES` updates in all) and its test accuracy beats chance;
-/// stalled if no layer's weights moved at all (`norms_before` are the
-/// norms the epoch started from, compared bit for bit).
+/// stalled if no layer's weights moved at all (the weight norms before and
+/// after the epoch, compared bit for bit).
 pub fn judge(
     train: &Score,
     test_acc: f64,
     params: &Params,
     arch: &Arch,
     norms_before: &[f32],
+    norms_after: &[f32],
     updates: u64,
 ) -> Option<Trouble> {
     let loss = train.mean_loss();
@@ -88,7 +89,7 @@ pub fn judge(
     // Not a single weight norm changed by one rounding step: every update
     // was too small to change a weight. An annealed rate's last epoch
     // (cosine ends near lr · 1e-6) still moves them.
-    if params.weight_norms() == norms_before {
+    if norms_after == norms_before {
         return Some(Trouble::Stalled(
             "the weights did not move: the learning rate is too small to learn".into(),
         ));
@@ -465,12 +466,14 @@ pub fn run(
             trainer.note_validation(epoch + 1, validation.accuracy(), test.accuracy());
         }
 
+        let norms_after = trainer.params.weight_norms();
         let trouble = judge(
             &train,
             test.accuracy(),
             &trainer.params,
             &arch,
             &norms_before,
+            &norms_after,
             trainer.batches_done,
         );
         let diverged = match &trouble {
@@ -490,7 +493,7 @@ pub fn run(
             eval_seconds,
             diverged: diverged.is_some(),
             output_saturation: train.saturated_share(),
-            weight_norms: trainer.params.weight_norms(),
+            weight_norms: norms_after,
         };
         on_epoch(trainer, &report)?;
         summary.reports.push(report);

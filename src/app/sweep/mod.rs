@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::app::{progress_bar, DataLocation};
+use crate::data::dataset::Mnist;
 use crate::error::{Error, Result};
 use crate::train::Trainer;
 use grid::{Grid, Run, Shard};
@@ -43,18 +44,10 @@ fn duration(seconds: f64) -> String {
     }
 }
 
-/// Trains `run` on `data` (one thread unless its config says otherwise).
-fn train_one(run: &Run, data: &crate::data::dataset::Mnist) -> Result<Finished> {
+/// Trains `run` on `data`, already split as its `validation` says (one
+/// thread unless its config says otherwise).
+fn train_one(run: &Run, data: &Mnist) -> Result<Finished> {
     let started = Instant::now();
-    let mut data_for_run;
-    let data = if run.config.validation > 0 {
-        run.config.validate_split(data.train.len())?;
-        data_for_run = data.clone();
-        data_for_run.hold_out(run.config.validation);
-        &data_for_run
-    } else {
-        data
-    };
     let mut trainer = Trainer::new(run.config.clone(), &data.train)?;
     let summary = crate::train::run(&mut trainer, data, &mut (), |_, _| Ok(()))?;
     Ok(Finished {
@@ -126,7 +119,26 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
         let done: Vec<&Finished> = finished.iter().flatten().collect();
         return report::write_outputs(out, &options.grid, &runs_of_shard, &done);
     }
-    let data = options.data.load()?;
+    // The data split once for each validation size the runs hold out,
+    // before any run trains, so a size that does not fit fails at once.
+    let mut splits: Vec<(usize, Mnist)> = vec![(0, options.data.load()?)];
+    for run in &to_train {
+        let held_out = run.config.validation;
+        if !splits.iter().any(|(n, _)| *n == held_out) {
+            let whole = &splits[0].1;
+            run.config.validate_split(whole.train.len())?;
+            let mut split = whole.clone();
+            split.hold_out(held_out);
+            splits.push((held_out, split));
+        }
+    }
+    let split_for = |run: &Run| {
+        &splits
+            .iter()
+            .find(|(n, _)| *n == run.config.validation)
+            .expect("a split per validation size")
+            .1
+    };
 
     let bar = std::io::stderr().is_terminal().then(|| {
         progress_bar(
@@ -148,7 +160,7 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
                 let Some(run) = to_train.get(next.fetch_add(1, Ordering::SeqCst)) else {
                     break;
                 };
-                let outcome = train_one(run, &data).and_then(|f| {
+                let outcome = train_one(run, split_for(run)).and_then(|f| {
                     store::save_finished(out, &f)?;
                     Ok(f)
                 });

@@ -59,13 +59,6 @@ impl Finished {
     }
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
 pub fn runs_dir(out: &Path) -> PathBuf {
     out.join("runs")
 }
@@ -103,18 +96,18 @@ pub fn prepare(out: &Path, grid: &Grid, fresh: bool, log: &mut Vec<String>) -> R
         let mut removed = 0;
         if runs.is_dir() {
             removed = std::fs::read_dir(&runs)
-                .map_err(|e| io_error(&runs, e))?
+                .map_err(Error::io(&runs))?
                 .filter(|e| {
                     e.as_ref()
                         .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
                 })
                 .count();
-            std::fs::remove_dir_all(&runs).map_err(|e| io_error(&runs, e))?;
+            std::fs::remove_dir_all(&runs).map_err(Error::io(&runs))?;
         }
         for name in [GRID_FILE, "results.csv", "report.md"] {
             let path = out.join(name);
             if path.is_file() {
-                std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                std::fs::remove_file(&path).map_err(Error::io(&path))?;
             }
         }
         if removed > 0 {
@@ -146,7 +139,7 @@ pub fn prepare(out: &Path, grid: &Grid, fresh: bool, log: &mut Vec<String>) -> R
             )))
         }
     }
-    std::fs::create_dir_all(&runs).map_err(|e| io_error(&runs, e))?;
+    std::fs::create_dir_all(&runs).map_err(Error::io(&runs))?;
     let text = serde_json::to_string_pretty(grid).expect("grids serialise");
     write_atomically(&out.join(GRID_FILE), text.as_bytes())
 }
