@@ -15,6 +15,7 @@
 //! OpenBLAS sgemm, writing into buffers allocated once.
 
 pub mod activation;
+pub mod aligned;
 pub mod arch;
 pub mod cost;
 pub mod dropout;

@@ -5,6 +5,7 @@ use ndarray_linalg::Norm;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::nn::aligned;
 use crate::nn::arch::Init;
 
 /// One fully connected layer: outputs = inputs · wᵀ + b.
@@ -19,7 +20,7 @@ pub struct Layer {
 impl Layer {
     pub fn zeros(inputs: usize, outputs: usize) -> Self {
         Self {
-            w: Array2::zeros((outputs, inputs)),
+            w: aligned::zeros((outputs, inputs)),
             b: Array1::zeros(outputs),
         }
     }
@@ -50,7 +51,9 @@ impl Params {
             .windows(2)
             .map(|pair| {
                 let scale = init.weight_scale(pair[0], pair[1]);
-                Array2::from_shape_simple_fn((pair[1], pair[0]), || draw(scale))
+                let mut w = aligned::zeros((pair[1], pair[0]));
+                w.iter_mut().for_each(|v| *v = draw(scale));
+                w
             })
             .collect();
         let layers = weights
@@ -61,6 +64,14 @@ impl Params {
             })
             .collect();
         Self { layers }
+    }
+
+    /// Moves every weight matrix that does not start on a cache line to one
+    /// (those read from a file come in plain `Vec`s); see `aligned`.
+    pub fn realign(&mut self) {
+        self.layers
+            .iter_mut()
+            .for_each(|l| aligned::realign(&mut l.w));
     }
 
     /// All zeros, shaped for the widths `sizes`.

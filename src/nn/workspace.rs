@@ -5,6 +5,7 @@
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 
 use crate::data::dataset::CLASSES;
+use crate::nn::aligned;
 
 /// The buffers of one hidden layer.
 #[derive(Debug, Clone)]
@@ -57,7 +58,7 @@ impl Workspace {
     /// Buffers for batches of up to `batch_size` through layers of widths
     /// `sizes` (inputs first); `dropout` adds the mask buffers.
     pub fn new(batch_size: usize, sizes: &[usize], dropout: bool) -> Self {
-        let block = |width| Array2::zeros((batch_size, width));
+        let block = |width| aligned::zeros((batch_size, width));
         let maybe = |width| {
             if dropout {
                 block(width)

@@ -130,7 +130,9 @@ impl Step {
             // Zip, not iter().zip(): it sees once that both are contiguous
             // and runs a loop the compiler vectorises.
             for row in deltas.rows() {
-                Zip::from(&mut b).and(&row).for_each(|b, &d| *b -= self.lr * d);
+                Zip::from(&mut b)
+                    .and(&row)
+                    .for_each(|b, &d| *b -= self.lr * d);
             }
             return;
         }

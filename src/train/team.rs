@@ -46,6 +46,7 @@ use ndarray::{
 use crate::data::augment::{Augment, Scratch};
 use crate::data::batch::{batches_with_next, gather_columns, prefetch, Augmenting, Normalisation};
 use crate::data::dataset::Dataset;
+use crate::nn::aligned;
 use crate::nn::arch::Arch;
 use crate::nn::dropout::mask_key;
 use crate::nn::network::{
@@ -298,7 +299,7 @@ impl Team {
             };
             (
                 Layer {
-                    w: Array2::zeros(w),
+                    w: aligned::zeros(w),
                     b: Array1::zeros(b),
                 },
                 LayerState {

@@ -238,6 +238,9 @@ impl Trainer {
         order: &[usize],
         observer: &mut impl Observer,
     ) -> Score {
+        // Weights read from a model or checkpoint since the last pass sit
+        // wherever their Vec was put; the products want them on a line.
+        self.params.realign();
         let mut total = Score::default();
         let batch_size = self.config.batch_size;
         let batches = order.len().div_ceil(batch_size);
