@@ -19,11 +19,12 @@ cd "$(dirname "$0")/.."
 data=${data:-../shared/data/mnist}
 rounds=${3:-16}
 cargo build --release --quiet
-# The program's path moves where its buffers fall (likely through the heap:
-# the path is its first argument, parsed into strings before the buffers
-# are allocated), and on two threads that alone has moved either build's
-# epoch by 8%: this one faster under one folder, slower under another. So each round runs both builds from a folder of its
-# own length (the same for both), and the rounds average over layouts.
+# The program's path moves where its buffers fall (through the heap: the
+# path is its first argument, parsed into strings before the buffers are
+# allocated), and on two threads that alone moved a build without aligned
+# buffers (src/nn/aligned.rs) by 8%, faster under one folder and slower
+# under another. So each round runs both builds from a folder of its own
+# length (the same for both), and the rounds average over layouts.
 copies=$(mktemp -d)
 trap 'rm -rf "$copies"' EXIT
 place() { # round: copies both builds into that round's folder
