@@ -506,6 +506,9 @@ const BENCH_EPOCHS: usize = 5;
 
 fn main() -> ExitCode {
     restart_with_blas_environment();
+    // The main thread computes (evaluation, prediction, thread 0 of
+    // training) for the whole run; the library sets its own threads.
+    let _flush = mnist_mlp::nn::subnormals::flush_subnormals();
     let parsed = with_defaults_in_help(Cli::command())
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches));

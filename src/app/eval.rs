@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::nn::subnormals::flush_subnormals;
 use crate::data::batch::gather;
 use crate::data::dataset::{Dataset, CLASSES};
 use crate::io::model::ModelInfo;
@@ -26,6 +27,7 @@ pub struct EvalReport {
 /// Runs `params` over `data` in file order, in batches of the size the model
 /// was trained with (standardisation may be per batch).
 pub fn evaluate(params: &Params, info: &ModelInfo, data: &Dataset) -> EvalReport {
+    let _flush = flush_subnormals();
     let batch_size = info.config.batch_size;
     let arch = info.arch();
     let mut ws = Workspace::new(batch_size, &params.sizes(), false);

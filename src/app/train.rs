@@ -120,6 +120,9 @@ pub fn describe(config: &TrainConfig) -> String {
 struct Progress(Option<ProgressBar>);
 
 impl Observer for Progress {
+    type Helper = ();
+    fn helper(&mut self, _thread: usize) {}
+
     fn epoch_started(&mut self, epoch: usize, last: usize, samples: usize) {
         if let Some(bar) = &self.0 {
             bar.reset();

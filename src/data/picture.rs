@@ -13,6 +13,7 @@ use std::path::Path;
 use image::imageops::{resize, FilterType};
 use image::{GrayImage, Luma};
 
+use crate::nn::subnormals::flush_subnormals;
 use crate::data::batch::gather;
 use crate::data::dataset::{Dataset, PIXELS};
 use crate::data::idx::{IMAGE_COLS, IMAGE_ROWS};
@@ -114,6 +115,7 @@ pub fn to_mnist_layout(picture: &GrayImage) -> Option<Vec<u8>> {
 /// as the model's training data was (per-batch standardisation: on its own,
 /// a batch of one).
 pub fn classify(params: &Params, info: &ModelInfo, pixels: Vec<u8>) -> (usize, Vec<f32>) {
+    let _flush = flush_subnormals();
     let single = Dataset::new(pixels, vec![0]).expect("784 pixels and a valid label");
     let mut ws = Workspace::new(1, &params.sizes(), false);
     gather(&mut ws, &single, 0..1, info.normalisation);

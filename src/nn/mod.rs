@@ -22,4 +22,5 @@ pub mod dropout;
 pub mod fastmath;
 pub mod network;
 pub mod params;
+pub mod subnormals;
 pub mod workspace;

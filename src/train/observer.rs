@@ -1,8 +1,10 @@
 //! What the training step reports as it goes: laps (where its time goes)
 //! and progress (samples trained). The step knows only the `Observer`
 //! trait; the unit type `()` ignores everything (and compiles to nothing),
-//! `PhaseClock` adds each lap's time to its phase, and the command line
-//! passes a progress bar.
+//! `PhaseClock` adds each lap's time to its phase, `Trace` records each
+//! thread's laps for a timeline, and the command line passes a progress
+//! bar. Thread 0 reports to the observer it is given; each other thread to
+//! a helper that observer hands out for the pass and takes back after it.
 
 use std::time::{Duration, Instant};
 
@@ -51,9 +53,25 @@ impl Phase {
 }
 
 pub trait Observer: Send {
+    /// What a thread other than the first reports to during a pass.
+    type Helper: Observer;
+
+    /// The observer of thread `thread` (from 1) for the next pass.
+    fn helper(&mut self, thread: usize) -> Self::Helper;
+
+    /// Takes back thread `thread`'s helper when the pass ends.
+    fn join(&mut self, _thread: usize, _helper: Self::Helper) {}
+
     /// The time since the previous lap was spent in `phase`.
     #[inline(always)]
     fn lap(&mut self, _phase: Phase) {}
+
+    /// The time since the previous lap was spent in `phase` of layer
+    /// `layer` (0 the input layer).
+    #[inline(always)]
+    fn layer_lap(&mut self, phase: Phase, _layer: usize) {
+        self.lap(phase)
+    }
 
     /// Epoch `epoch` (from 1) of `last` starts, over `samples` samples.
     fn epoch_started(&mut self, _epoch: usize, _last: usize, _samples: usize) {}
@@ -62,7 +80,10 @@ pub trait Observer: Send {
     fn trained(&mut self, _samples: usize) {}
 }
 
-impl Observer for () {}
+impl Observer for () {
+    type Helper = ();
+    fn helper(&mut self, _thread: usize) {}
+}
 
 /// Accumulates time per phase.
 #[derive(Debug, Clone)]
@@ -85,7 +106,12 @@ impl PhaseClock {
     }
 }
 
+/// Clocks thread 0 alone: it waits for the others at each barrier, so its
+/// time is the step's.
 impl Observer for PhaseClock {
+    type Helper = ();
+    fn helper(&mut self, _thread: usize) {}
+
     fn lap(&mut self, phase: Phase) {
         let now = Instant::now();
         self.totals[phase as usize] += now - self.last;

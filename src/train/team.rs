@@ -53,6 +53,7 @@ use crate::nn::network::{
     add_to_rows, finish_hidden, finish_output, hidden_deltas, output_deltas, score, Dropout, Score,
 };
 use crate::nn::params::{Layer, Params};
+use crate::nn::subnormals::flush_subnormals;
 use crate::nn::workspace::{flat, flat_mut, HiddenBuffers, Workspace};
 use crate::optim::schedule::LrSchedule;
 use crate::optim::{states, Optimizer, States, Step};
@@ -412,16 +413,31 @@ impl Team {
                     scratch: &mut crew.scratch,
                 });
         let leader = members.next().expect("at least one thread");
+        let _flush = flush_subnormals();
         // One thread needs no scope (whose setup allocates).
         if active == 1 {
             return leader.run(&shared, total, observer);
         }
         std::thread::scope(|scope| {
-            for member in members.take(active - 1) {
-                let shared = &shared;
-                scope.spawn(move || member.run(shared, &mut Score::default(), &mut ()));
+            let helpers: Vec<_> = members
+                .take(active - 1)
+                .map(|member| {
+                    let shared = &shared;
+                    let mut helper = observer.helper(member.index);
+                    let index = member.index;
+                    let thread = scope.spawn(move || {
+                        let _flush = flush_subnormals();
+                        member.run(shared, &mut Score::default(), &mut helper);
+                        helper
+                    });
+                    (index, thread)
+                })
+                .collect();
+            leader.run(&shared, total, observer);
+            for (index, thread) in helpers {
+                let helper = thread.join().expect("no training thread panics");
+                observer.join(index, helper);
             }
-            leader.run(&shared, total, observer)
         })
     }
 }

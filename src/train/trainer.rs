@@ -14,6 +14,7 @@ use crate::io::metrics::EpochReport;
 use crate::nn::arch::Arch;
 use crate::nn::network::{forward, score, Score};
 use crate::nn::params::Params;
+use crate::nn::subnormals::flush_subnormals;
 use crate::nn::workspace::Workspace;
 use crate::train::config::{Normalise, TrainConfig, AUTO_THREADS};
 use crate::train::observer::Observer;
@@ -360,6 +361,7 @@ impl Trainer {
                 *slot = score(ws, arch);
             }
         };
+        let _flush = flush_subnormals();
         if threads == 1 {
             parts.for_each(evaluate_part);
         } else {
@@ -367,7 +369,10 @@ impl Trainer {
             let first = parts.next();
             std::thread::scope(|scope| {
                 for part in parts {
-                    scope.spawn(move || evaluate_part(part));
+                    scope.spawn(move || {
+                        let _flush = flush_subnormals();
+                        evaluate_part(part)
+                    });
                 }
                 first.into_iter().for_each(evaluate_part);
             });

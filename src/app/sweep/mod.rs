@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::nn::subnormals::flush_subnormals;
 use crate::app::{progress_bar, DataLocation};
 use crate::data::dataset::Mnist;
 use crate::error::{Error, Result};
@@ -153,7 +154,9 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.clamp(1, to_train.len()) {
-            scope.spawn(|| loop {
+            scope.spawn(|| {
+                let _flush = flush_subnormals();
+                loop {
                 if failure.lock().expect("no worker panics").is_some() {
                     break;
                 }
@@ -211,7 +214,7 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
                         let _ = writeln!(log, "{line}");
                     }
                 }
-            });
+            }});
         }
     });
     if let Some(bar) = bar {
