@@ -20,6 +20,7 @@ pub mod arch;
 pub mod cost;
 pub mod dropout;
 pub mod fastmath;
+pub mod gemm;
 pub mod network;
 pub mod params;
 pub mod subnormals;

@@ -7,6 +7,7 @@ pub mod config;
 pub mod observer;
 pub mod preset;
 pub mod team;
+pub mod trace;
 pub mod trainer;
 
 pub use config::TrainConfig;

@@ -118,3 +118,37 @@ impl Observer for PhaseClock {
         self.last = now;
     }
 }
+
+/// Two observers at once (a clock and a trace, say), each told everything.
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    type Helper = (A::Helper, B::Helper);
+
+    fn helper(&mut self, thread: usize) -> Self::Helper {
+        (self.0.helper(thread), self.1.helper(thread))
+    }
+
+    fn join(&mut self, thread: usize, (a, b): Self::Helper) {
+        self.0.join(thread, a);
+        self.1.join(thread, b);
+    }
+
+    fn lap(&mut self, phase: Phase) {
+        self.0.lap(phase);
+        self.1.lap(phase);
+    }
+
+    fn layer_lap(&mut self, phase: Phase, layer: usize) {
+        self.0.layer_lap(phase, layer);
+        self.1.layer_lap(phase, layer);
+    }
+
+    fn epoch_started(&mut self, epoch: usize, last: usize, samples: usize) {
+        self.0.epoch_started(epoch, last, samples);
+        self.1.epoch_started(epoch, last, samples);
+    }
+
+    fn trained(&mut self, samples: usize) {
+        self.0.trained(samples);
+        self.1.trained(samples);
+    }
+}

@@ -49,6 +49,7 @@ use crate::data::dataset::Dataset;
 use crate::nn::aligned;
 use crate::nn::arch::Arch;
 use crate::nn::dropout::mask_key;
+use crate::nn::gemm::{product_abt, Form};
 use crate::nn::network::{
     add_to_rows, finish_hidden, finish_output, hidden_deltas, output_deltas, score, Dropout, Score,
 };
@@ -192,6 +193,9 @@ type Exchange = Vec<[Mutex<Array2<f32>>; 2]>;
 /// for the architecture and the batch size.
 pub struct Team {
     plans: Vec<Plan>,
+    /// How the input layer's forward product is computed; its exchange
+    /// blocks are (H_1, B) when transposed.
+    input_form: Form,
     crews: Vec<Crew>,
     /// The copies of threads 1.. (thread 0 steps the parameters themselves).
     copies: Vec<Copies>,
@@ -237,6 +241,7 @@ impl Team {
         optimizer: Optimizer,
         dropout: bool,
         augment: Option<&Augment>,
+        input_form: Form,
     ) -> Self {
         let threads = threads.max(1);
         let slices = slice_count(threads);
@@ -254,10 +259,16 @@ impl Team {
         let forward = plans
             .iter()
             .enumerate()
-            .map(|(l, plan)| match plan.split {
-                Split::Inputs => exchange(&|_| sizes[l + 1]),
-                Split::Units => exchange(&|s| plan.range(s).len()),
-                Split::Whole => Vec::new(),
+            .map(|(l, plan)| match (plan.split, input_form) {
+                (Split::Inputs, Form::Direct) => exchange(&|_| sizes[l + 1]),
+                (Split::Inputs, Form::Transposed) => (0..slices)
+                    .map(|_| {
+                        let block = || Mutex::new(Array2::zeros((sizes[l + 1], batch_size)));
+                        [block(), block()]
+                    })
+                    .collect(),
+                (Split::Units, _) => exchange(&|s| plan.range(s).len()),
+                (Split::Whole, _) => Vec::new(),
             })
             .collect();
         let backward = plans
@@ -320,12 +331,18 @@ impl Team {
             .collect();
         Self {
             plans,
+            input_form,
             crews,
             copies,
             forward,
             backward,
             barriers: (1..=threads).map(SpinBarrier::new).collect(),
         }
+    }
+
+    /// How the input layer's forward product is computed.
+    pub fn input_form(&self) -> Form {
+        self.input_form
     }
 
     /// The most threads this team can run.
@@ -394,6 +411,7 @@ impl Team {
         );
         let shared = Shared {
             pass,
+            input_form: self.input_form,
             plans: &self.plans,
             forward: &self.forward,
             backward: &self.backward,
@@ -628,6 +646,8 @@ impl Pass<'_> {
 /// What every thread of a pass reads.
 struct Shared<'a> {
     pass: &'a Pass<'a>,
+    /// How the input layer's forward product is computed.
+    input_form: Form,
     plans: &'a [Plan],
     forward: &'a [Exchange],
     backward: &'a [Exchange],
@@ -654,6 +674,21 @@ fn sum_in_slice_order(out: &mut [f32], partials: &Exchange, parity: usize) {
             out.copy_from_slice(partial);
         } else {
             out.iter_mut().zip(partial).for_each(|(o, p)| *o += p);
+        }
+    }
+}
+
+/// `out` (n, H) = the sum of every slice's transposed partial (H, B) of
+/// this parity, added in slice order as `sum_in_slice_order` does.
+fn sum_transposed_in_slice_order(mut out: ArrayViewMut2<f32>, partials: &Exchange, parity: usize) {
+    let n = out.nrows();
+    for (slice, partial) in partials.iter().enumerate() {
+        let partial = lock(&partial[parity]);
+        let partial_t = partial.slice(s![.., ..n]).reversed_axes();
+        if slice == 0 {
+            out.assign(&partial_t);
+        } else {
+            out += &partial_t;
         }
     }
 }
@@ -718,7 +753,7 @@ impl Member<'_> {
                 let bias = (shared.plans[l].split == Split::Whole).then(|| self.parts[l].b.view());
                 finish_output(self.ws, bias, pass.arch.output);
             }
-            observer.lap(Phase::ForwardElementwise);
+            observer.layer_lap(Phase::ForwardElementwise, l);
         }
         let batch_score = if self.index == 0 {
             score(self.ws, pass.arch)
@@ -730,10 +765,10 @@ impl Member<'_> {
         for l in (1..=last).rev() {
             self.backward_layer(shared, l, parity, &step, observer);
             hidden_deltas(self.ws, l - 1, pass.arch.activation);
-            observer.lap(Phase::BackwardElementwise);
+            observer.layer_lap(Phase::BackwardElementwise, l - 1);
         }
         self.step_input_layer(shared, &step);
-        observer.lap(Phase::Update);
+        observer.layer_lap(Phase::Update, 0);
         batch_score
     }
 
@@ -754,14 +789,23 @@ impl Member<'_> {
                 .w
                 .slice(s![.., plan.range_within(slice, &self.slices)]);
             let mut partial = lock(&shared.forward[0][slice][parity]);
-            general_mat_mul(1.0, &x, &w.t(), 0.0, &mut partial.slice_mut(s![..n, ..]));
+            let mut partial = match shared.input_form {
+                Form::Direct => partial.slice_mut(s![..n, ..]),
+                Form::Transposed => partial.slice_mut(s![.., ..n]),
+            };
+            product_abt(shared.input_form, &x, &w, &mut partial);
         }
-        observer.lap(Phase::ForwardProducts);
+        observer.layer_lap(Phase::ForwardProducts, 0);
         shared.barrier.wait();
-        observer.lap(Phase::Sync);
+        observer.layer_lap(Phase::Sync, 0);
         let a = &mut self.ws.hidden[0].a;
         let len = n * a.ncols();
-        sum_in_slice_order(flat_mut(a, len), &shared.forward[0], parity);
+        match shared.input_form {
+            Form::Direct => sum_in_slice_order(flat_mut(a, len), &shared.forward[0], parity),
+            Form::Transposed => {
+                sum_transposed_in_slice_order(a.slice_mut(s![..n, ..]), &shared.forward[0], parity)
+            }
+        }
         let pass = shared.pass;
         finish_hidden(
             self.ws,
@@ -770,7 +814,7 @@ impl Member<'_> {
             pass.arch.activation,
             pass.dropout(i, 0),
         );
-        observer.lap(Phase::ForwardElementwise);
+        observer.layer_lap(Phase::ForwardElementwise, 0);
     }
 
     /// Layer l's products into its output buffer (the bias already added
@@ -788,7 +832,7 @@ impl Member<'_> {
         if plan.split == Split::Whole {
             let (input, mut output) = self.ws.input_and_output(l, shared.pass.dropout > 0.0);
             general_mat_mul(1.0, &input, &part.w.t(), 0.0, &mut output);
-            observer.lap(Phase::ForwardProducts);
+            observer.layer_lap(Phase::ForwardProducts, l);
             return;
         }
         let input = self.ws.input(l, shared.pass.dropout > 0.0);
@@ -808,9 +852,9 @@ impl Member<'_> {
                 part.b.slice(s![rows]),
             );
         }
-        observer.lap(Phase::ForwardProducts);
+        observer.layer_lap(Phase::ForwardProducts, l);
         shared.barrier.wait();
-        observer.lap(Phase::Sync);
+        observer.layer_lap(Phase::Sync, l);
         let (_, mut output) = self.ws.input_and_output(l, false);
         for (slice, blocks) in shared.forward[l].iter().enumerate() {
             let block = lock(&blocks[parity]);
@@ -818,7 +862,7 @@ impl Member<'_> {
                 .slice_mut(s![.., plan.range(slice)])
                 .assign(&block.slice(s![..n, ..]));
         }
-        observer.lap(Phase::ForwardElementwise);
+        observer.layer_lap(Phase::ForwardElementwise, l);
     }
 
     /// ∂C/∂(layer l's input) into the previous hidden layer's dz, then layer
@@ -855,7 +899,7 @@ impl Member<'_> {
         };
         if plan.split == Split::Whole {
             general_mat_mul(1.0, &dz, &part.w, 0.0, &mut d_input.slice_mut(s![..n, ..]));
-            observer.lap(Phase::BackwardProducts);
+            observer.layer_lap(Phase::BackwardProducts, l);
             step_block(
                 step,
                 part.w.view_mut(),
@@ -866,7 +910,7 @@ impl Member<'_> {
                 dz,
                 input,
             );
-            observer.lap(Phase::Update);
+            observer.layer_lap(Phase::Update, l);
             return;
         }
         for slice in self.slices.clone() {
@@ -880,7 +924,7 @@ impl Member<'_> {
                 0.0,
                 &mut partial.slice_mut(s![..n, ..]),
             );
-            observer.lap(Phase::BackwardProducts);
+            observer.layer_lap(Phase::BackwardProducts, l);
             step_block(
                 step,
                 part.w.slice_mut(s![rows.clone(), ..]),
@@ -899,13 +943,13 @@ impl Member<'_> {
                 dz_s,
                 input,
             );
-            observer.lap(Phase::Update);
+            observer.layer_lap(Phase::Update, l);
         }
         shared.barrier.wait();
-        observer.lap(Phase::Sync);
+        observer.layer_lap(Phase::Sync, l);
         let len = n * d_input.ncols();
         sum_in_slice_order(flat_mut(d_input, len), &shared.backward[l], parity);
-        observer.lap(Phase::BackwardElementwise);
+        observer.layer_lap(Phase::BackwardElementwise, l);
     }
 
     /// The input layer's step: each slice's columns, then the bias every

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::io::metrics::EpochReport;
 use crate::nn::arch::Arch;
 use crate::nn::network::{forward, score, Score};
+use crate::nn::gemm::Form;
 use crate::nn::params::Params;
 use crate::nn::subnormals::flush_subnormals;
 use crate::nn::workspace::Workspace;
@@ -148,6 +149,19 @@ pub struct Best {
     pub params: Params,
 }
 
+/// The team that trains `config` on up to `threads` threads.
+fn team_for(config: &TrainConfig, threads: usize, input_form: Form) -> Team {
+    Team::new(
+        threads,
+        config.batch_size,
+        &config.hidden.sizes(),
+        config.optimizer,
+        config.dropout > 0.0,
+        config.augment().as_ref(),
+        input_form,
+    )
+}
+
 impl Trainer {
     /// Checks `config`, refuses buffers that would not fit in memory, then
     /// draws the initial weights from the seed. Dataset normalisation takes
@@ -188,14 +202,7 @@ impl Trainer {
         };
         Ok(Self {
             state: OptimState::zeros(&sizes, config.optimizer),
-            team: Team::new(
-                most,
-                config.batch_size,
-                &sizes,
-                config.optimizer,
-                config.dropout > 0.0,
-                config.augment().as_ref(),
-            ),
+            team: team_for(&config, most, Form::input_forward_for(&crate::blas::core_name())),
             total_epochs: config.epochs,
             config,
             params,
@@ -208,6 +215,19 @@ impl Trainer {
             rng,
             best: None,
         })
+    }
+
+    /// How the input layer's forward product is computed.
+    pub fn input_form(&self) -> Form {
+        self.team.input_form()
+    }
+
+    /// Computes the input layer's forward product in `form` from now on,
+    /// whatever the kernels' table chose: for the tests and benches that
+    /// compare the forms.
+    #[doc(hidden)]
+    pub fn force_input_form(&mut self, form: Form) {
+        self.team = team_for(&self.config, self.team.threads(), form);
     }
 
     /// One epoch over `data` in a fresh random order. The score is the
