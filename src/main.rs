@@ -447,6 +447,10 @@ struct BenchArgs {
     /// Print one JSON object instead of the report.
     #[arg(long)]
     json: bool,
+    /// Write a Chrome trace (Perfetto, chrome://tracing) of each training
+    /// thread's phases over the first batches to FILE.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 /// OpenBLAS reads its settings only when it loads, before `main`; to give
@@ -562,7 +566,13 @@ fn main() -> ExitCode {
             overrides.extend(args.run.overrides());
             apply_overrides(TrainConfig::default(), &overrides, None, &mut Vec::new())
                 .and_then(|config| {
-                    app::bench(&config, &args.run.data.dir(), args.json, &mut stdout)
+                    app::bench(
+                        &config,
+                        &args.run.data.dir(),
+                        args.json,
+                        args.trace.as_deref(),
+                        &mut stdout,
+                    )
                 })
                 .map(|()| ExitCode::SUCCESS)
         }

@@ -9,14 +9,24 @@
 
 use std::time::{Duration, Instant};
 
+use std::path::Path;
+
 use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
 
 use crate::data::dataset::Mnist;
 use crate::error::Result;
+use crate::nn::gemm::{product_abt, Form};
+use crate::nn::subnormals::flush_subnormals;
 use crate::train::config::{TrainConfig, AUTO_THREADS};
 use crate::train::observer::{Observer, Phase, PhaseClock};
+use crate::train::team::{Product, ProductKind};
+use crate::train::trace::Trace;
 use crate::train::trainer::Trainer;
+
+/// Batches per thread a `--trace` records: enough to see the pattern,
+/// a few megabytes of JSON.
+pub const TRACE_BATCHES: usize = 200;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
@@ -49,6 +59,26 @@ pub struct BenchReport {
     pub test_acc: f64,
     /// The CPU whose kernels OpenBLAS runs (see `OPENBLAS_CORETYPE`).
     pub openblas_core: String,
+    /// Each product of the step, timed alone on one thread at its shape.
+    pub products: Vec<ProductReport>,
+    /// The products' own time per epoch: each product's time × its slices
+    /// × batches, shared between the threads.
+    pub products_seconds_per_epoch: f64,
+    /// seconds_per_epoch / products_seconds_per_epoch: what the rest of the
+    /// engine (gather, element-wise work, waits, the update's extra passes)
+    /// costs on top of the products.
+    pub overhead: f64,
+}
+
+/// One product of the step, timed alone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProductReport {
+    #[serde(flatten)]
+    pub product: Product,
+    pub seconds: f64,
+    pub gflops: f64,
+    /// The rate of the other form, where the product has one.
+    pub other_form_gflops: Option<f64>,
 }
 
 fn as_object<S: serde::Serializer>(
@@ -100,22 +130,96 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Trains `config.epochs` epochs on `data` with the phase clock running.
-pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
+/// The seconds one call of `product` takes in `form` on this thread: the
+/// best of five medians-free runs of enough calls to last a millisecond.
+pub fn product_seconds(product: &Product, form: Form) -> f64 {
+    let _flush = flush_subnormals();
+    let (m, k, n) = product.shape;
+    let fill = |rows, cols| Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 7 + j * 3) % 11) as f32 * 0.01);
+    let mut call: Box<dyn FnMut()> = match product.kind {
+        ProductKind::Forward => {
+            let (x, w) = (fill(m, k), fill(n, k));
+            let mut out = match form {
+                Form::Direct => Array2::zeros((m, n)),
+                Form::Transposed => Array2::zeros((n, m)),
+            };
+            Box::new(move || product_abt(form, &x.view(), &w.view(), &mut out.view_mut()))
+        }
+        ProductKind::BackwardInput => {
+            let (dz, w, mut out) = (fill(m, k), fill(k, n), Array2::zeros((m, n)));
+            Box::new(move || general_mat_mul(1.0, &dz, &w, 0.0, &mut out))
+        }
+        ProductKind::Weights => {
+            // SGD's fused update: w (m, n) −= lr·dzᵀ·x, dz (k, m), x (k, n).
+            let (dz, x, mut w) = (fill(k, m), fill(k, n), fill(m, n));
+            Box::new(move || general_mat_mul(-1e-6, &dz.t(), &x, 1.0, &mut w))
+        }
+    };
+    call();
+    let started = Instant::now();
+    let mut calls = 1;
+    while started.elapsed() < Duration::from_micros(200) {
+        call();
+        calls += 1;
+    }
+    let calls = calls * 5;
+    (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..calls {
+                call();
+            }
+            started.elapsed().as_secs_f64() / calls as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Each of `products` timed alone, in its form and, where it has one, the other.
+fn time_products(products: &[Product]) -> Vec<ProductReport> {
+    products
+        .iter()
+        .map(|p| {
+            let seconds = product_seconds(p, p.form);
+            let other = (p.kind == ProductKind::Forward && p.layer == 0)
+                .then(|| p.flops() / product_seconds(p, p.form.other()) / 1e9);
+            ProductReport {
+                product: *p,
+                seconds,
+                gflops: p.flops() / seconds / 1e9,
+                other_form_gflops: other,
+            }
+        })
+        .collect()
+}
+
+/// Trains `config.epochs` epochs on `data` with the phase clock running,
+/// recording the first `TRACE_BATCHES` batches of each thread to `trace`
+/// if given.
+pub fn bench(config: &TrainConfig, data: &Mnist, trace: Option<&Path>) -> Result<BenchReport> {
     let mut trainer = Trainer::new(config.clone(), &data.train)?;
     let peak = peak_sgemm_gflops();
-    let mut clock = PhaseClock::start();
+    let sizes = config.hidden.sizes();
+    let batches = data.train.len().div_ceil(config.batch_size);
+    let mut observer = (
+        PhaseClock::start(),
+        Trace::new(trace.map_or(0, |_| TRACE_BATCHES), sizes.len() - 1),
+    );
     let mut epoch_seconds = Vec::with_capacity(config.epochs);
     let mut test_acc = 0.0;
     for _ in 0..config.epochs {
-        clock.restart();
+        observer.0.restart();
+        observer.1.restart();
         let started = Instant::now();
-        trainer.train_epoch(&data.train, &mut clock);
+        trainer.train_epoch(&data.train, &mut observer);
         epoch_seconds.push(started.elapsed().as_secs_f64());
-        clock.restart();
+        observer.0.restart();
         test_acc = trainer.evaluate(&data.test).accuracy();
-        clock.lap(Phase::Evaluation);
+        observer.0.lap(Phase::Evaluation);
     }
+    if let Some(path) = trace {
+        observer.1.write(path)?;
+    }
+    let clock = observer.0;
     epoch_seconds.sort_by(f64::total_cmp);
     let seconds_per_epoch = epoch_seconds[epoch_seconds.len() / 2];
     let samples_per_second = data.train.len() as f64 / seconds_per_epoch;
@@ -131,6 +235,13 @@ pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
         })
         .collect();
     let threads = trainer.threads();
+    let products = time_products(&trainer.products(config.batch_size));
+    let products_seconds_per_epoch = products
+        .iter()
+        .map(|p| p.seconds * p.product.slices as f64)
+        .sum::<f64>()
+        * batches as f64
+        / threads as f64;
     Ok(BenchReport {
         network: format!("784-{}-10", config.hidden),
         activation: format!("{} hidden, {} output", config.activation, config.output),
@@ -150,6 +261,9 @@ pub fn bench(config: &TrainConfig, data: &Mnist) -> Result<BenchReport> {
         peak_rss_mb: peak_rss_mb(),
         test_acc,
         openblas_core: crate::blas::core_name(),
+        products,
+        products_seconds_per_epoch,
+        overhead: seconds_per_epoch / products_seconds_per_epoch,
     })
 }
 
@@ -188,6 +302,29 @@ impl BenchReport {
         for (name, share) in &self.phases {
             out.push_str(&format!("  {name:<22} {:5.1}%\n", 100.0 * share));
         }
+        out.push_str("products of a step, each timed alone on one thread (m×k·k×n, slices per batch):\n");
+        for p in &self.products {
+            let (m, k, n) = p.product.shape;
+            out.push_str(&format!(
+                "  L{} {:<8} {:>4}×{:<4}·{:>4}×{:<4} ×{}  {:<9} {:6.1} GFLOP/s{}\n",
+                p.product.layer,
+                p.product.kind.name(),
+                m,
+                k,
+                k,
+                n,
+                p.product.slices,
+                p.product.form.to_string(),
+                p.gflops,
+                p.other_form_gflops
+                    .map(|g| format!(" ({} {g:.1})", p.product.form.other()))
+                    .unwrap_or_default(),
+            ));
+        }
+        out.push_str(&format!(
+            "engine overhead: {:.4} s/epoch in the products alone, epoch/products {:.2}x\n",
+            self.products_seconds_per_epoch, self.overhead
+        ));
         out
     }
 }

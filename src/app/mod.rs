@@ -237,15 +237,26 @@ pub fn bench(
     config: &TrainConfig,
     data: &DataLocation,
     json: bool,
+    trace: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<()> {
     config.validate()?;
+    if let Some(path) = trace {
+        check_writable(path)?;
+    }
     let mut config = config.clone();
     if let Some(note) = cap_threads(&mut config) {
         eprintln!("{note}");
     }
     let data = data.load()?;
-    let report = crate::app::bench::bench(&config, &data)?;
+    let report = crate::app::bench::bench(&config, &data, trace)?;
+    if let Some(path) = trace {
+        eprintln!(
+            "wrote {} (the first {} batches of each thread; open it in Perfetto or chrome://tracing)",
+            path.display(),
+            crate::app::bench::TRACE_BATCHES
+        );
+    }
     print_report(out, json, &report, report.text());
     Ok(())
 }

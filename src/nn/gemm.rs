@@ -54,8 +54,8 @@ impl Form {
 impl fmt::Display for Form {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Form::Direct => "C = A·Bᵀ",
-            Form::Transposed => "Cᵀ = B·Aᵀ",
+            Form::Direct => "direct",
+            Form::Transposed => "transposed",
         })
     }
 }

@@ -208,6 +208,48 @@ pub struct Team {
     barriers: Vec<SpinBarrier>,
 }
 
+/// What a product of the step computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductKind {
+    /// input·wᵀ: (B, in)·(in, out).
+    Forward,
+    /// ∂C/∂input = dz·w: (B, out)·(out, in).
+    BackwardInput,
+    /// The weight gradient (or SGD's fused update) dzᵀ·input: (out, B)·(B, in).
+    Weights,
+}
+
+impl ProductKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProductKind::Forward => "forward",
+            ProductKind::BackwardInput => "backward",
+            ProductKind::Weights => "weights",
+        }
+    }
+}
+
+/// One product of the step: (m, k)·(k, n) as `shape` (m, k, n), computed
+/// `slices` times per batch (once per slice of its layer).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Product {
+    pub layer: usize,
+    pub kind: ProductKind,
+    pub shape: (usize, usize, usize),
+    pub slices: usize,
+    /// Only the input layer's forward product has a choice; the others are
+    /// computed as written.
+    pub form: Form,
+}
+
+impl Product {
+    pub fn flops(&self) -> f64 {
+        let (m, k, n) = self.shape;
+        2.0 * (m * k * n) as f64
+    }
+}
+
 /// Floats a team for `threads` threads allocates: what `Team::new` would
 /// allocate, to refuse a size that does not fit before allocating it.
 pub fn team_floats(
@@ -343,6 +385,37 @@ impl Team {
     /// How the input layer's forward product is computed.
     pub fn input_form(&self) -> Form {
         self.input_form
+    }
+
+    /// The products of one training step at batch `b`, one entry per
+    /// layer and kind, each at the shape of one of its slices.
+    pub fn products(&self, b: usize, sizes: &[usize]) -> Vec<Product> {
+        let mut products = Vec::new();
+        for (l, plan) in self.plans.iter().enumerate() {
+            let (inputs, outputs) = (sizes[l], sizes[l + 1]);
+            let slices = if plan.split == Split::Whole { 1 } else { plan.bounds.len() - 1 };
+            let (k, rows) = match plan.split {
+                Split::Inputs => (plan.widest(), outputs),
+                Split::Units => (inputs, plan.widest()),
+                Split::Whole => (inputs, outputs),
+            };
+            let form = if l == 0 { self.input_form } else { Form::Direct };
+            let mut add = |kind, shape| {
+                products.push(Product {
+                    layer: l,
+                    kind,
+                    shape,
+                    slices,
+                    form,
+                })
+            };
+            add(ProductKind::Forward, (b, k, rows));
+            if l > 0 {
+                add(ProductKind::BackwardInput, (b, rows, k));
+            }
+            add(ProductKind::Weights, (rows, b, k));
+        }
+        products
     }
 
     /// The most threads this team can run.

@@ -222,6 +222,12 @@ impl Trainer {
         self.team.input_form()
     }
 
+    /// The products of one training step at batch `b`, each at the shape
+    /// of one slice, for `bench`.
+    pub fn products(&self, b: usize) -> Vec<crate::train::team::Product> {
+        self.team.products(b, &self.config.hidden.sizes())
+    }
+
     /// Computes the input layer's forward product in `form` from now on,
     /// whatever the kernels' table chose: for the tests and benches that
     /// compare the forms.
