@@ -6,7 +6,7 @@
 #   bash benches/architectures.sh [MNIST_DIR] [EPOCHS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data=${1:-../shared/data/mnist}
+data=${1:-${MNIST_DIR:-./data/mnist}}
 epochs=${2:-10}
 cargo build --release --quiet
 bin=./target/release/mnist-mlp

@@ -10,9 +10,9 @@
 # Needs python3 with numpy (pip install numpy) and a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data=${1:-../shared/data/mnist}
+data=${1:-${MNIST_DIR:-./data/mnist}}
 epochs=${2:-5}
-reference=../shared/anchors/numpy_reference.py
+reference=benches/numpy_reference.py
 cargo build --release --quiet
 bin=./target/release/mnist-mlp
 median() { python3 -c 'import sys,json; v=sorted(json.loads(l)[sys.argv[1]] for l in sys.stdin); print(v[len(v)//2])' "$1"; }

@@ -16,7 +16,7 @@ set -euo pipefail
 other=$(realpath "$1")
 data=${2:+$(realpath "$2")}
 cd "$(dirname "$0")/.."
-data=${data:-../shared/data/mnist}
+data=${data:-${MNIST_DIR:-./data/mnist}}
 rounds=${3:-16}
 cargo build --release --quiet
 # The program's path moves where its buffers fall (through the heap: the

@@ -15,7 +15,7 @@ set -euo pipefail
 other=$1
 data=${2:+$(realpath "$2")}
 cd "$(dirname "$0")/.."
-data=$(realpath "${data:-../shared/data/mnist}")
+data=$(realpath "${data:-${MNIST_DIR:-./data/mnist}}")
 command -v valgrind >/dev/null || { echo "needs valgrind: apt-get install -y valgrind" >&2; exit 2; }
 work=$PWD/target/instruction-count
 mkdir -p "$work"

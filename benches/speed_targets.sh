@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-${MNIST_DIR:-./data/mnist}}
 repeats=${2:-3}
-reference=${NUMPY_REFERENCE:-../shared/anchors/numpy_reference.py}
+reference=benches/numpy_reference.py
 cargo build --release --quiet
 bin=./target/release/mnist-mlp
 work=$(mktemp -d)

@@ -26,13 +26,24 @@ fn values(rows: usize, cols: usize, mut state: u64) -> Array2<f32> {
 fn both_forms_compute_the_product_at_the_steps_shapes() {
     // The input layer's slices at batches 20 and 128, H 30, 90 and 1024.
     let mut identical = Vec::new();
-    for (b, k, h) in [(20, 392, 30), (20, 392, 90), (128, 392, 90), (128, 392, 1024), (7, 392, 30)] {
+    for (b, k, h) in [
+        (20, 392, 30),
+        (20, 392, 90),
+        (128, 392, 90),
+        (128, 392, 1024),
+        (7, 392, 30),
+    ] {
         let x = values(b, k, 0x9E37_79B9_7F4A_7C15 ^ (b * k * h) as u64);
         let w = values(h, k, 0x2545_F491_4F6C_DD1D);
         let mut direct = Array2::zeros((b, h));
         product_abt(Form::Direct, &x.view(), &w.view(), &mut direct.view_mut());
         let mut transposed = Array2::zeros((h, b));
-        product_abt(Form::Transposed, &x.view(), &w.view(), &mut transposed.view_mut());
+        product_abt(
+            Form::Transposed,
+            &x.view(),
+            &w.view(),
+            &mut transposed.view_mut(),
+        );
         verify_product(x.view(), w.t(), direct.view()).unwrap();
         verify_product(x.view(), w.t(), transposed.t()).unwrap();
         if direct == transposed.t() {
@@ -71,7 +82,10 @@ fn each_form_gives_the_same_bits_on_one_thread_and_two() {
         for hidden in [&[30][..], &[64, 32]] {
             let one = trained(1, form, hidden);
             let two = trained(2, form, hidden);
-            assert!(one == two, "{form:?} at {hidden:?}: one and two threads differ");
+            assert!(
+                one == two,
+                "{form:?} at {hidden:?}: one and two threads differ"
+            );
         }
     }
 }
@@ -83,7 +97,12 @@ fn the_forms_train_alike() {
     let largest = reference::tensors(&direct)
         .iter()
         .zip(reference::tensors(&transposed))
-        .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()).collect::<Vec<_>>())
+        .flat_map(|(a, b)| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .collect::<Vec<_>>()
+        })
         .fold(0.0, f64::max);
     assert!(largest < 1e-3, "weights differ by {largest}");
     for (d, t) in direct_losses.iter().zip(&transposed_losses) {

@@ -85,12 +85,20 @@ fn every_training_thread_flushes_and_the_caller_gets_its_mode_back() {
         let mut trainer = Trainer::new(config, &data.train).unwrap();
         let mut witness = FlushWitness::default();
         trainer.train_epoch(&data.train, &mut witness);
-        assert!(!flushing(), "training left FTZ/DAZ set on the caller's thread");
-        witness.threads.insert(0, (witness.laps, witness.unflushed_laps));
+        assert!(
+            !flushing(),
+            "training left FTZ/DAZ set on the caller's thread"
+        );
+        witness
+            .threads
+            .insert(0, (witness.laps, witness.unflushed_laps));
         assert_eq!(witness.threads.len(), threads, "one record per thread");
         for (t, &(laps, unflushed)) in witness.threads.iter().enumerate() {
             assert!(laps > 0, "thread {t} of {threads} reported no lap");
-            assert_eq!(unflushed, 0, "thread {t} of {threads}: {unflushed} of {laps} laps unflushed");
+            assert_eq!(
+                unflushed, 0,
+                "thread {t} of {threads}: {unflushed} of {laps} laps unflushed"
+            );
         }
     }
 }
@@ -127,7 +135,11 @@ fn the_subnormal_sensitive_model_tells_flushed_from_unflushed() {
     let data = synthetic_mnist(10, 1);
     mnist_mlp::data::batch::gather(&mut ws, &data.test, 0..1, info.normalisation);
     mnist_mlp::nn::network::forward(&params, &info.arch(), &mut ws);
-    assert!(ws.a_out[[0, 0]] > 0.52, "unflushed output {}", ws.a_out[[0, 0]]);
+    assert!(
+        ws.a_out[[0, 0]] > 0.52,
+        "unflushed output {}",
+        ws.a_out[[0, 0]]
+    );
 }
 
 #[test]
@@ -137,7 +149,11 @@ fn evaluation_threads_flush() {
     let per_sample = 10.0 * std::f64::consts::LN_2;
     // The CLI's `eval`, on the caller's thread.
     let report = evaluate(&params, &info, &data.test);
-    assert!((report.loss - per_sample).abs() < 1e-6, "eval loss {}", report.loss);
+    assert!(
+        (report.loss - per_sample).abs() < 1e-6,
+        "eval loss {}",
+        report.loss
+    );
     // The trainer's evaluation on two threads, each scoring its batches.
     let config = TrainConfig {
         threads: 2,
@@ -148,7 +164,10 @@ fn evaluation_threads_flush() {
     let score = trainer.evaluate(&data.test);
     assert_eq!(trainer.threads(), 2);
     let loss = score.loss_sum / score.samples as f64;
-    assert!((loss - per_sample).abs() < 1e-6, "trainer's evaluation loss {loss}");
+    assert!(
+        (loss - per_sample).abs() < 1e-6,
+        "trainer's evaluation loss {loss}"
+    );
     assert!(!flushing());
 }
 

@@ -21,7 +21,7 @@ fn traced(threads: usize, hidden: &[usize], batches: usize) -> (Trace, serde_jso
     (trace, json)
 }
 
-fn spans<'a>(json: &'a serde_json::Value, thread: u64) -> Vec<&'a serde_json::Value> {
+fn spans(json: &serde_json::Value, thread: u64) -> Vec<&serde_json::Value> {
     json["traceEvents"]
         .as_array()
         .unwrap()
@@ -45,15 +45,26 @@ fn two_threads_give_two_named_tracks_with_their_waits() {
     for thread in 0..2 {
         let spans = spans(&json, thread);
         let count = |name: &str| spans.iter().filter(|e| e["name"] == name).count();
-        assert_eq!(count("gather + augment + standardise"), 10, "thread {thread}");
-        assert_eq!(count("thread sync L0"), 10, "thread {thread}: one barrier per batch");
+        assert_eq!(
+            count("gather + augment + standardise"),
+            10,
+            "thread {thread}"
+        );
+        assert_eq!(
+            count("thread sync L0"),
+            10,
+            "thread {thread}: one barrier per batch"
+        );
         assert_eq!(count("forward products L0"), 10, "thread {thread}");
         assert_eq!(count("update L0"), 10, "thread {thread}");
         // Spans of a thread follow one another in time.
         let mut last_end = 0.0;
         for span in &spans {
             let (ts, dur) = (span["ts"].as_f64().unwrap(), span["dur"].as_f64().unwrap());
-            assert!(dur >= 0.0 && ts + 1e-3 >= last_end, "overlapping spans on thread {thread}");
+            assert!(
+                dur >= 0.0 && ts + 1e-3 >= last_end,
+                "overlapping spans on thread {thread}"
+            );
             last_end = ts + dur;
         }
     }

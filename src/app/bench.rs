@@ -135,7 +135,9 @@ pub fn peak_rss_mb() -> f64 {
 pub fn product_seconds(product: &Product, form: Form) -> f64 {
     let _flush = flush_subnormals();
     let (m, k, n) = product.shape;
-    let fill = |rows, cols| Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 7 + j * 3) % 11) as f32 * 0.01);
+    let fill = |rows, cols| {
+        Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 7 + j * 3) % 11) as f32 * 0.01)
+    };
     let mut call: Box<dyn FnMut()> = match product.kind {
         ProductKind::Forward => {
             let (x, w) = (fill(m, k), fill(n, k));
@@ -302,7 +304,9 @@ impl BenchReport {
         for (name, share) in &self.phases {
             out.push_str(&format!("  {name:<22} {:5.1}%\n", 100.0 * share));
         }
-        out.push_str("products of a step, each timed alone on one thread (m×k·k×n, slices per batch):\n");
+        out.push_str(
+            "products of a step, each timed alone on one thread (m×k·k×n, slices per batch):\n",
+        );
         for p in &self.products {
             let (m, k, n) = p.product.shape;
             out.push_str(&format!(

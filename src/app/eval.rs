@@ -3,12 +3,12 @@
 
 use std::fmt::Write as _;
 
-use crate::nn::subnormals::flush_subnormals;
 use crate::data::batch::gather;
 use crate::data::dataset::{Dataset, CLASSES};
 use crate::io::model::ModelInfo;
 use crate::nn::network::{forward, predictions, score, Score};
 use crate::nn::params::Params;
+use crate::nn::subnormals::flush_subnormals;
 use crate::nn::workspace::Workspace;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

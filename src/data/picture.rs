@@ -13,7 +13,6 @@ use std::path::Path;
 use image::imageops::{resize, FilterType};
 use image::{GrayImage, Luma};
 
-use crate::nn::subnormals::flush_subnormals;
 use crate::data::batch::gather;
 use crate::data::dataset::{Dataset, PIXELS};
 use crate::data::idx::{IMAGE_COLS, IMAGE_ROWS};
@@ -21,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::io::model::ModelInfo;
 use crate::nn::network::{forward, predictions};
 use crate::nn::params::Params;
+use crate::nn::subnormals::flush_subnormals;
 use crate::nn::workspace::Workspace;
 
 /// Pixels differing from the background by this much or less (0..255) are

@@ -62,7 +62,12 @@ impl fmt::Display for Form {
 
 /// `out` = a·bᵀ for a (m, k) and b (n, k), in `form`: `out` is (m, n) for
 /// `Direct`, (n, m) for `Transposed`.
-pub fn product_abt(form: Form, a: &ArrayView2<f32>, b: &ArrayView2<f32>, out: &mut ArrayViewMut2<f32>) {
+pub fn product_abt(
+    form: Form,
+    a: &ArrayView2<f32>,
+    b: &ArrayView2<f32>,
+    out: &mut ArrayViewMut2<f32>,
+) {
     match form {
         Form::Direct => general_mat_mul(1.0, a, &b.t(), 0.0, out),
         Form::Transposed => general_mat_mul(1.0, b, &a.t(), 0.0, out),

@@ -393,13 +393,21 @@ impl Team {
         let mut products = Vec::new();
         for (l, plan) in self.plans.iter().enumerate() {
             let (inputs, outputs) = (sizes[l], sizes[l + 1]);
-            let slices = if plan.split == Split::Whole { 1 } else { plan.bounds.len() - 1 };
+            let slices = if plan.split == Split::Whole {
+                1
+            } else {
+                plan.bounds.len() - 1
+            };
             let (k, rows) = match plan.split {
                 Split::Inputs => (plan.widest(), outputs),
                 Split::Units => (inputs, plan.widest()),
                 Split::Whole => (inputs, outputs),
             };
-            let form = if l == 0 { self.input_form } else { Form::Direct };
+            let form = if l == 0 {
+                self.input_form
+            } else {
+                Form::Direct
+            };
             let mut add = |kind, shape| {
                 products.push(Product {
                     layer: l,

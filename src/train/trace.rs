@@ -68,6 +68,11 @@ impl Trace {
     }
 
     fn record(&mut self, phase: Phase, layer: Option<usize>) {
+        // Once a thread has recorded its batches it never records again:
+        // no clock read, so an idle trace costs nothing per lap.
+        if !self.recording {
+            return;
+        }
         let now = Instant::now();
         if phase == Phase::Gather {
             match self.batches_left.checked_sub(1) {

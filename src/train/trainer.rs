@@ -12,8 +12,8 @@ use crate::data::dataset::{Dataset, Mnist};
 use crate::error::{Error, Result};
 use crate::io::metrics::EpochReport;
 use crate::nn::arch::Arch;
-use crate::nn::network::{forward, score, Score};
 use crate::nn::gemm::Form;
+use crate::nn::network::{forward, score, Score};
 use crate::nn::params::Params;
 use crate::nn::subnormals::flush_subnormals;
 use crate::nn::workspace::Workspace;
@@ -202,7 +202,11 @@ impl Trainer {
         };
         Ok(Self {
             state: OptimState::zeros(&sizes, config.optimizer),
-            team: team_for(&config, most, Form::input_forward_for(&crate::blas::core_name())),
+            team: team_for(
+                &config,
+                most,
+                Form::input_forward_for(&crate::blas::core_name()),
+            ),
             total_epochs: config.epochs,
             config,
             params,

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::nn::subnormals::flush_subnormals;
 use crate::app::{progress_bar, DataLocation};
 use crate::data::dataset::Mnist;
 use crate::error::{Error, Result};
+use crate::nn::subnormals::flush_subnormals;
 use crate::train::Trainer;
 use grid::{Grid, Run, Shard};
 use store::{Finished, RunRecord};
