@@ -538,3 +538,73 @@ fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
         "{text}"
     );
 }
+
+#[test]
+fn a_second_sweep_into_a_held_folder_is_refused_at_once_and_a_kill_releases_it() {
+    use mnist_mlp::app::sweep::store::{lock_folder, LOCK_FILE};
+    let data = data_dir();
+    let out = tempfile::tempdir().unwrap();
+    let out_arg = out.path().to_str().unwrap();
+    let data_arg = data.path().to_str().unwrap();
+    // Long enough to be caught running: 4 runs of 400 epochs, one at a time.
+    let args = |lr| {
+        let flags = [
+            "--hidden", "8,16", "--lr", lr, "--epochs", "400", "--jobs", "1",
+        ];
+        let place = [
+            "sweep",
+            "--offline",
+            "--data-dir",
+            data_arg,
+            "--out",
+            out_arg,
+        ];
+        [&place[..], &flags[..]].concat()
+    };
+    let mut first = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(args("0.5,1"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = first.id().to_string();
+    let lock = out.path().join(LOCK_FILE);
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&lock).unwrap_or_default() != pid {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first sweep never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Another grid and the same grid: both refused at once, naming the holder.
+    for lr in ["0.5,2", "0.5,1"] {
+        let asked = std::time::Instant::now();
+        let second = mnist_mlp(&args(lr));
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        assert_eq!(second.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&format!("process {pid}")), "{stderr}");
+        assert!(
+            asked.elapsed().as_secs() < 10,
+            "refused only after {:?}",
+            asked.elapsed()
+        );
+    }
+    let merge = mnist_mlp(&["merge", "--out", out_arg, out_arg]);
+    assert_eq!(merge.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&merge.stderr).contains(&format!("process {pid}")));
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first sweep was disturbed"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The operating system released the killed process's lock.
+    let taken = lock_folder(out.path()).expect("a killed sweep's lock is free");
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        std::process::id().to_string()
+    );
+    drop(taken);
+}

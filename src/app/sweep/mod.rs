@@ -73,6 +73,7 @@ fn train_one(run: &Run, data: &Mnist) -> Result<Finished> {
 pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Vec<PathBuf>> {
     let all = options.grid.runs()?;
     let out = &options.out;
+    let _lock = store::lock_folder(out)?;
     let mut notes = Vec::new();
     store::prepare(out, &options.grid, options.fresh, &mut notes)?;
     for note in notes {
@@ -274,6 +275,7 @@ pub fn merge(
         ));
     };
     let runs = grid.runs()?;
+    let _lock = store::lock_folder(out)?;
     let mut notes = Vec::new();
     store::prepare(out, &grid, false, &mut notes)?;
     let mut finished: Vec<Finished> = Vec::new();

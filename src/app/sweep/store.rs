@@ -87,6 +87,53 @@ pub fn read_grid(out: &Path) -> Result<Option<Grid>> {
         .map_err(|e| Error::Data(format!("{}: not a sweep grid ({e})", path.display())))
 }
 
+/// The file in a sweep folder whose advisory lock says a process is
+/// writing there; it holds that process's id.
+pub const LOCK_FILE: &str = ".lock";
+
+/// The folder's lock, held until dropped (or the process ends, however).
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+/// Takes `out`'s lock, creating the folder, or refuses at once with one
+/// line naming the process that holds it: two sweeps (or a sweep and a
+/// merge) writing one folder would mix their runs and outputs. The lock is
+/// the operating system's (flock), so a killed sweep releases it.
+pub fn lock_folder(out: &Path) -> Result<FolderLock> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(out).map_err(Error::io(out))?;
+    let path = out.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(Error::io(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => "another process".to_string(),
+                pid => format!("process {pid}"),
+            };
+            return Err(Error::Config(format!(
+                "{} is in use by {holder} (a sweep or merge writing there): wait for it to end, or choose another --out",
+                out.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path)(e)),
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| write!(file, "{}", std::process::id()))
+        .map_err(Error::io(&path))?;
+    Ok(FolderLock { _file: file })
+}
+
 /// Makes `out` the folder of `grid`. With `fresh`, whatever an earlier
 /// sweep left there goes first (and `log` says so); without, a folder that
 /// holds another grid's runs is refused.
