@@ -488,6 +488,11 @@ fn with_defaults_in_help(command: clap::Command) -> clap::Command {
                     (_, serde_json::Value::Null) => continue,
                     ("threads", _) => "auto".to_string(),
                     (_, serde_json::Value::String(s)) => s.clone(),
+                    // The settings are f32: as written (0.9), not as the
+                    // f64 that serde widened them to (0.8999999761581421).
+                    (_, serde_json::Value::Number(n)) if n.is_f64() => {
+                        (n.as_f64().expect("an f64") as f32).to_string()
+                    }
                     (_, v) => v.to_string(),
                 };
                 if !help.contains("[default:") {

@@ -138,9 +138,13 @@ fn a_run_resumed_from_a_checkpoint_goes_on_bit_for_bit() {
         epoch_figures(&uninterrupted)[2..],
         "the resumed epochs differ from the uninterrupted run's"
     );
-    let (a, _) = model::load(&whole).unwrap();
-    let (b, _) = model::load(&resumed).unwrap();
+    let (a, a_info) = model::load(&whole).unwrap();
+    let (b, b_info) = model::load(&resumed).unwrap();
     assert_eq!(a, b, "weights differ from the uninterrupted run's");
+    // The saved config gives the run's whole epoch count, not the two left.
+    assert_eq!(a_info.config.epochs, 4);
+    assert_eq!(b_info.config.epochs, 4);
+    assert_eq!(b_info.epochs_trained, a_info.epochs_trained);
 }
 
 #[test]
@@ -315,11 +319,18 @@ fn presets_set_their_settings_and_flags_override_them() {
     assert!(
         first.starts_with("784-512-10 relu softmax")
             && first.contains("adam lr 0.002 onecycle")
-            && first.contains("| 1 epochs"),
+            && first.contains("| 1 epoch |"),
         "{first}"
     );
     let help = stdout(&mnist_mlp(&["train", "--help"]));
     assert!(help.contains("--preset") && help.contains("fast"), "{help}");
+    // f32 defaults as written, not widened to f64's digits.
+    for default in ["[default: 0.9]", "[default: 0.1]"] {
+        assert!(help.contains(default), "no {default} in {help}");
+    }
+    assert!(!help.contains("0.899999"), "{help}");
+    // The best preset's help says what it sets: no elastic distortion.
+    assert!(help.contains("(no elastic distortion)"), "{help}");
 }
 
 #[test]

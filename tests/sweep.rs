@@ -413,6 +413,9 @@ fn plot_and_show_commands_write_pngs() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(png_size(&curves), CURVES_SIZE);
+    // No validation in these metrics: the title and the message leave it out.
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains(": test and train accuracy of"), "{said}");
 
     let digit = dir.path().join("digit.png");
     let output = Command::new(bin)

@@ -16,6 +16,7 @@ use ndarray::Array2;
 
 use crate::data::dataset::Mnist;
 use crate::error::Result;
+use crate::io::metrics::count;
 use crate::nn::gemm::{product_abt, Form};
 use crate::nn::subnormals::flush_subnormals;
 use crate::train::config::{TrainConfig, AUTO_THREADS};
@@ -273,7 +274,7 @@ impl BenchReport {
     /// The human-readable report.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "{} ({}), {}, batch {}, {} thread{}{}, {} epochs\n\
+            "{} ({}), {}, batch {}, {}{}, {}\n\
              training: {:.4} s/epoch (median), {:.0} samples/s\n\
              products: {} FLOP/sample (by layer: {}), {:.1} GFLOP/s achieved; single-thread sgemm peak {:.1} GFLOP/s ({} kernels); achieved/peak {:.0}%\n\
              peak memory {:.0} MB; final test accuracy {:.2}%\n\
@@ -282,10 +283,9 @@ impl BenchReport {
             self.activation,
             self.optimizer,
             self.batch_size,
-            self.threads,
-            if self.threads == 1 { "" } else { "s" },
+            count(self.threads, "thread"),
             if self.threads_chosen { " (auto)" } else { "" },
-            self.epochs,
+            count(self.epochs, "epoch"),
             self.seconds_per_epoch,
             self.samples_per_second,
             self.flops_per_sample,

@@ -23,7 +23,7 @@ use crate::io::atomic_file::check_writable;
 use crate::io::metrics::read_metrics;
 use crate::io::model;
 use crate::io::plot::{
-    digit_ascii, distinct_names, draw_curves, draw_digit, run_curves, write_digit_png,
+    digit_ascii, distinct_names, draw_curves, draw_digit, run_curves, write_digit_png, Line,
 };
 use crate::train::TrainConfig;
 
@@ -143,14 +143,20 @@ pub fn plot(metrics: &[PathBuf], out_path: &Path, out: &mut impl Write) -> Resul
         let reports = read_metrics(path)?;
         curves.extend(run_curves(name, &reports, i));
     }
-    draw_curves(
-        out_path,
-        "Accuracy per epoch (test solid, train dashed, validation dotted)",
-        &curves,
-    )?;
+    // The title names only the line styles the figure has.
+    let validated = curves.iter().any(|c| c.line == Line::Dotted);
+    let (title, what) = if validated {
+        (
+            "Accuracy per epoch (test solid, train dashed, validation dotted)",
+            "test, train and validation",
+        )
+    } else {
+        ("Accuracy per epoch (test solid, train dashed)", "test and train")
+    };
+    draw_curves(out_path, title, &curves)?;
     let _ = writeln!(
         out,
-        "wrote {}: test and train accuracy of {}",
+        "wrote {}: {what} accuracy of {}",
         out_path.display(),
         names.join(", ")
     );

@@ -8,7 +8,7 @@ use indicatif::ProgressBar;
 
 use crate::app::{cap_threads, check_output_folder, progress_bar, DataLocation};
 use crate::error::{Error, Result};
-use crate::io::metrics::MetricsWriter;
+use crate::io::metrics::{count, MetricsWriter};
 use crate::io::model::{self, ModelInfo};
 use crate::train::checkpoint;
 use crate::train::config::{AUTO_THREADS, MAX_EPOCHS};
@@ -103,10 +103,10 @@ pub fn describe(config: &TrainConfig) -> String {
         }
     }
     line.push_str(&format!(
-        " | normalise {} | batch {} | {} epochs | seed {} | threads {}",
+        " | normalise {} | batch {} | {} | seed {} | threads {}",
         config.normalise,
         config.batch_size,
-        config.epochs,
+        count(config.epochs, "epoch"),
         config.seed,
         match config.threads {
             AUTO_THREADS => "auto".to_string(),
@@ -208,9 +208,9 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
             None => "model",
         };
         resuming = format!(
-            " | resuming {what} {} after {} epochs",
+            " | resuming {what} {} after {}",
             path.display(),
-            info.epochs_trained
+            count(info.epochs_trained, "epoch")
         );
     }
     let epochs_before = trainer.epochs_done;
@@ -284,8 +284,8 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
         if let Some(best) = &trainer.best {
             let _ = writeln!(
                 out,
-                "early stop: validation accuracy has not improved for {} epochs since epoch {} ({:.2}%)",
-                config.early_stop,
+                "early stop: validation accuracy has not improved for {} since epoch {} ({:.2}%)",
+                count(config.early_stop, "epoch"),
                 best.epoch,
                 100.0 * best.val_acc
             );

@@ -145,3 +145,12 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
     }
     Ok(reports)
 }
+
+/// `n` and the noun, plural but for one: "1 epoch", "3 epochs".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

@@ -44,12 +44,14 @@ struct BestEpoch {
 }
 
 /// The model as `train --save` writes it: the rate it trained at, whatever
-/// the optimiser's default later.
+/// the optimiser's default later, and the epochs of its whole run (a
+/// resumed run's config holds only the epochs that were left).
 pub fn model_info(trainer: &Trainer, test_accuracy: f64) -> ModelInfo {
     let config = &trainer.config;
     ModelInfo {
         config: TrainConfig {
             lr: Some(config.lr()),
+            epochs: trainer.total_epochs,
             ..config.clone()
         },
         normalisation: trainer.normalisation,

@@ -15,9 +15,9 @@ pub enum Preset {
     /// The least wall time to 98% on two cores: 784-512-10 ReLU/softmax,
     /// Adam, one cycle, 4 epochs.
     Fast,
-    /// The best an MLP reaches here in minutes: 784-800-800-10 with
-    /// dropout, trained on shifted, rotated, scaled and elastically
-    /// distorted digits.
+    /// The best an MLP reaches here in minutes: 784-800-800-10 ReLU/softmax
+    /// with dropout 0.2, Adam, cosine schedule, 40 epochs, trained on
+    /// shifted, rotated and scaled digits (no elastic distortion).
     Best,
 }
 
