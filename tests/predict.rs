@@ -287,3 +287,107 @@ fn show_with_a_model_puts_the_prediction_in_the_picture_title() {
     );
     assert!(!differs(60..height - 10), "the digit changed");
 }
+
+/// Runs `predict --json` on `pictures` and returns its lines.
+fn predict_json(model: &Path, pictures: &[PathBuf]) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(["predict", "--json", "--model"])
+        .arg(model)
+        .args(pictures)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_digit_written_by_show_with_its_title_band_is_read_as_the_bare_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = trained_model(dir.path());
+    let (mut titled, mut plain) = (Vec::new(), Vec::new());
+    for i in 0..40 {
+        for (bare, list) in [(false, &mut titled), (true, &mut plain)] {
+            let path = dir.path().join(format!("{i}-{bare}.png"));
+            let mut command = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"));
+            command
+                .args(["show", "--index", &i.to_string(), "--data-dir"])
+                .arg(dir.path())
+                .arg("--out")
+                .arg(&path);
+            if bare {
+                command.arg("--plain");
+            }
+            assert!(command.output().unwrap().status.success());
+            list.push(path);
+        }
+    }
+    // The band is left out: the layout is the bare digit's, to resampling.
+    for (t, p) in titled.iter().zip(&plain) {
+        let (t, p) = (
+            mnist_mlp::data::picture::mnist_like(t).unwrap(),
+            mnist_mlp::data::picture::mnist_like(p).unwrap(),
+        );
+        let off = t
+            .iter()
+            .zip(&p)
+            .map(|(a, b)| a.abs_diff(*b) as f64)
+            .sum::<f64>()
+            / 784.0;
+        // With the band taken for ink (as before), 12 to 69; without, 0.5 to 10.
+        assert!(
+            off < 16.0,
+            "mean pixel difference {off} between titled and bare"
+        );
+    }
+    let (titled, plain) = (predict_json(&model, &titled), predict_json(&model, &plain));
+    let agree = titled
+        .iter()
+        .zip(&plain)
+        .filter(|(t, p)| t["digit"] == p["digit"])
+        .count();
+    assert!(
+        agree >= 38,
+        "titled and bare pictures agree on {agree} of 40"
+    );
+}
+
+#[test]
+fn predict_says_when_no_output_backs_a_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let trained = trained_model(dir.path());
+    // The same model with every output pushed to σ(−1) = 0.27.
+    let (mut params, info) = mnist_mlp::io::model::load(&trained).unwrap();
+    let last = params.layers.last_mut().unwrap();
+    last.w.fill(0.0);
+    last.b.fill(-1.0);
+    let doubtful = dir.path().join("doubtful.safetensors");
+    mnist_mlp::io::model::save(&doubtful, &params, &info).unwrap();
+    let png = dir.path().join("digit.png");
+    picture(true).save(&png).unwrap();
+    let sure = predict_json(&trained, std::slice::from_ref(&png));
+    let unsure = predict_json(&doubtful, std::slice::from_ref(&png));
+    assert_eq!(unsure[0]["unsure"], true, "{unsure:?}");
+    assert_eq!(
+        sure[0]["unsure"],
+        sure[0]["outputs"][sure[0]["digit"].as_u64().unwrap() as usize]
+            .as_f64()
+            .map(|a| a < 0.5)
+            .unwrap()
+    );
+    let text = Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+        .args(["predict", "--model"])
+        .arg(&doubtful)
+        .arg(&png)
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&text.stdout);
+    assert!(line.contains("(unsure: no output reaches 0.5"), "{line}");
+    assert_eq!(line.trim_end().lines().count(), 1, "{line}");
+}

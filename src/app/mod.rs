@@ -151,7 +151,10 @@ pub fn plot(metrics: &[PathBuf], out_path: &Path, out: &mut impl Write) -> Resul
             "test, train and validation",
         )
     } else {
-        ("Accuracy per epoch (test solid, train dashed)", "test and train")
+        (
+            "Accuracy per epoch (test solid, train dashed)",
+            "test and train",
+        )
     };
     draw_curves(out_path, title, &curves)?;
     let _ = writeln!(
@@ -305,6 +308,9 @@ pub fn fetch(data: &DataLocation, options: &FetchOptions, out: &mut impl Write) 
 /// object) per picture on `out`. A picture that cannot be read or shows no
 /// digit costs only its own line, on `err`, naming it; the others are still
 /// classified. Returns how many pictures failed.
+/// The top output below which `predict` says it is unsure.
+pub const UNSURE_BELOW: f32 = 0.5;
+
 pub fn predict(
     model_path: &Path,
     images: &[PathBuf],
@@ -324,14 +330,25 @@ pub fn predict(
             }
         };
         let (digit, outputs) = classify(&params, &info, pixels);
+        // Below one half the model backs no digit: the picture is likely
+        // not one digit (several, none, or not a digit at all).
+        let unsure = outputs[digit] < UNSURE_BELOW;
         let line = if json {
-            serde_json::json!({ "path": path, "digit": digit, "outputs": outputs }).to_string()
+            serde_json::json!({ "path": path, "digit": digit, "outputs": outputs, "unsure": unsure })
+                .to_string()
         } else {
-            let outputs: Vec<String> = outputs.iter().map(|a| format!("{a:.3}")).collect();
+            let shown: Vec<String> = outputs.iter().map(|a| format!("{a:.3}")).collect();
             format!(
-                "{}: {digit}  outputs 0..9: {}",
+                "{}: {digit}  outputs 0..9: {}{}",
                 path.display(),
-                outputs.join(" ")
+                shown.join(" "),
+                if unsure {
+                    format!(
+                        "  (unsure: no output reaches {UNSURE_BELOW}; the picture may not show one digit)"
+                    )
+                } else {
+                    String::new()
+                }
             )
         };
         let _ = writeln!(out, "{line}");

@@ -4,7 +4,8 @@
 //! MNIST digits are white on black, their bounding box scaled to fit 20×20
 //! (aspect kept), placed in a 28×28 field with their centre of mass at the
 //! centre. A dark-on-light picture (most scans and drawings) is inverted
-//! first, judged by its border, which is background in a picture of a digit.
+//! first, judged by its median pixel, which is background in a picture of a
+//! digit.
 //! Ink is measured against that background, not against black or white, so
 //! grey paper is background too and a picture of one flat colour is blank.
 
@@ -49,15 +50,12 @@ pub fn to_mnist_layout(picture: &GrayImage) -> Option<Vec<u8>> {
     if w == 0 || h == 0 {
         return None;
     }
-    // The border is background in a picture of a digit; its median ignores
-    // a stroke that touches the edge.
-    let mut border: Vec<u8> = picture
-        .enumerate_pixels()
-        .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == w - 1 || *y == h - 1)
-        .map(|(_, _, p)| p[0])
-        .collect();
-    let mid = border.len() / 2;
-    let background = *border.select_nth_unstable(mid).1;
+    // Most of a picture of a digit is background: the median pixel is
+    // background even where a stroke, or a title band as `show --out`
+    // draws, fills much of the border.
+    let mut pixels = picture.as_raw().clone();
+    let mid = pixels.len() / 2;
+    let background = *pixels.select_nth_unstable(mid).1;
     let light_background = background > 127;
     let ink = |p: u8| {
         if light_background {
@@ -67,10 +65,31 @@ pub fn to_mnist_layout(picture: &GrayImage) -> Option<Vec<u8>> {
         }
     };
 
+    // A flat band along an edge is not the digit: it is a title (as
+    // `show --out` draws above the digit), a caption or a frame. A line of
+    // pixels belongs to one when most of it is ink of one single shade,
+    // which a stroke of a digit, drawn or photographed, never is.
+    let inked = |p: &Luma<u8>| ink(p[0]) > INK_THRESHOLD;
+    let flat_band = |pixels: &mut dyn Iterator<Item = u8>, len: u32| {
+        let mut shades = [0u32; 256];
+        for p in pixels.filter(|&p| ink(p) > INK_THRESHOLD) {
+            shades[p as usize] += 1;
+        }
+        shades.iter().max().is_some_and(|&most| most * 2 > len)
+    };
+    let band_row = |y: u32| flat_band(&mut (0..w).map(|x| picture.get_pixel(x, y)[0]), w);
+    let band_col = |x: u32| flat_band(&mut (0..h).map(|y| picture.get_pixel(x, y)[0]), h);
+    let top = (0..h).find(|&y| !band_row(y))?;
+    let bottom = (top..h).rev().find(|&y| !band_row(y))?;
+    let left = (0..w).find(|&x| !band_col(x))?;
+    let right = (left..w).rev().find(|&x| !band_col(x))?;
+
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-    for (x, y, p) in picture.enumerate_pixels() {
-        if ink(p[0]) > INK_THRESHOLD {
-            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    for y in top..=bottom {
+        for x in left..=right {
+            if inked(picture.get_pixel(x, y)) {
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            }
         }
     }
     if x0 > x1 {
