@@ -104,22 +104,7 @@ fn predict_reads_png_and_jpeg_and_rejects_what_is_not_a_picture() {
     let jpeg = dir.path().join("digit.jpg");
     picture(true).save(&png).unwrap();
     picture(false).save(&jpeg).unwrap();
-    let out = Command::new(bin)
-        .args(["predict", "--json", "--model"])
-        .arg(&model)
-        .arg(&png)
-        .arg(&jpeg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = predict_json(&model, &[png.clone(), jpeg.clone()]);
     assert_eq!(lines.len(), 2);
     for (line, path) in lines.iter().zip([&png, &jpeg]) {
         assert_eq!(line["path"], path.to_str().unwrap());
