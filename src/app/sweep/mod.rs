@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::app::bench::layer_flops;
 use crate::app::{progress_bar, DataLocation};
 use crate::data::dataset::Mnist;
 use crate::error::{Error, Result};
@@ -43,6 +44,13 @@ fn duration(seconds: f64) -> String {
         60..=3599 => format!("{} min {:02} s", s / 60, s % 60),
         _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
     }
+}
+
+/// A run's work, for the time estimate: its products' FLOPs per sample
+/// times its epochs (every run of a sweep trains on the same samples).
+fn work(run: &Run) -> f64 {
+    let flops: u64 = layer_flops(&run.config.hidden.sizes()).iter().sum();
+    flops as f64 * run.config.epochs as f64
 }
 
 /// Trains `run` on `data`, already split as its `validation` says (one
@@ -151,7 +159,11 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let shared = Mutex::new((finished, log, Vec::<PathBuf>::new()));
+    // The time left is the time so far scaled by the work left over the
+    // work done: a grid's runs can differ sixtyfold in size, so a count
+    // of runs would mislead.
+    let work_to_do: f64 = to_train.iter().map(|r| work(r)).sum();
+    let shared = Mutex::new((finished, log, Vec::<PathBuf>::new(), 0.0f64));
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.clamp(1, to_train.len()) {
@@ -176,10 +188,11 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
                     }
                 };
                 let mut guard = shared.lock().expect("no worker panics");
-                let (finished, log, written) = &mut *guard;
+                let (finished, log, written, work_done) = &mut *guard;
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 let left = to_train.len() - n;
-                let eta = started.elapsed().as_secs_f64() / n as f64 * left as f64;
+                *work_done += work(run);
+                let eta = started.elapsed().as_secs_f64() * (work_to_do - *work_done) / *work_done;
                 let (last, best) = (f.last(), f.best());
                 let line = format!(
                     "[{n:>width$}/{total}] {:<40} test {:6.2}% (best {:6.2}% at epoch {}){} {:.1} s; {}",
@@ -224,7 +237,7 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
     if let Some(e) = failure.into_inner().expect("no worker panics") {
         return Err(e);
     }
-    let (_, log, written) = shared.into_inner().expect("no worker panics");
+    let (_, log, written, _) = shared.into_inner().expect("no worker panics");
     let _ = writeln!(
         log,
         "sweep: done in {}; wrote {}",
@@ -321,4 +334,32 @@ pub fn merge(
         );
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::TrainConfig;
+
+    fn run(hidden: &[usize], epochs: usize) -> Run {
+        Run {
+            index: 0,
+            name: String::new(),
+            settings: Vec::new(),
+            config: TrainConfig {
+                hidden: crate::nn::arch::Hidden(hidden.to_vec()),
+                epochs,
+                ..TrainConfig::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_runs_work_is_its_products_flops_times_its_epochs() {
+        // 784-30-10: 4·784·30 + 6·30·10 FLOP per sample.
+        assert_eq!(work(&run(&[30], 1)), (4 * 784 * 30 + 6 * 30 * 10) as f64);
+        assert_eq!(work(&run(&[30], 3)), 3.0 * work(&run(&[30], 1)));
+        // A wide run weighs what it costs, not one run's worth.
+        assert!(work(&run(&[800, 800], 1)) > 60.0 * work(&run(&[30], 1)));
+    }
 }
