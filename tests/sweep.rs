@@ -549,10 +549,11 @@ fn a_second_sweep_into_a_held_folder_is_refused_at_once_and_a_kill_releases_it()
     let out = tempfile::tempdir().unwrap();
     let out_arg = out.path().to_str().unwrap();
     let data_arg = data.path().to_str().unwrap();
-    // Long enough to be caught running: 4 runs of 400 epochs, one at a time.
+    // Long enough to be caught running (it is killed at the end): 4 runs
+    // of 5000 epochs, one at a time.
     let args = |lr| {
         let flags = [
-            "--hidden", "8,16", "--lr", lr, "--epochs", "400", "--jobs", "1",
+            "--hidden", "8,16", "--lr", lr, "--epochs", "5000", "--jobs", "1",
         ];
         let place = [
             "sweep",
