@@ -132,7 +132,8 @@ pub fn peak_rss_mb() -> f64 {
 }
 
 /// The seconds one call of `product` takes in `form` on this thread: the
-/// best of five medians-free runs of enough calls to last a millisecond.
+/// fastest of five runs of about a millisecond each (as many calls as fit
+/// in 200 µs, times five), on operands allocated before the clock starts.
 pub fn product_seconds(product: &Product, form: Form) -> f64 {
     let _flush = flush_subnormals();
     let (m, k, n) = product.shape;

@@ -292,24 +292,19 @@ impl Team {
             .enumerate()
             .map(|(l, p)| Plan::new(l, p[0], p[1], slices))
             .collect();
-        let block = |cols| Mutex::new(Array2::zeros((batch_size, cols)));
-        let exchange = |cols: &dyn Fn(usize) -> usize| -> Exchange {
+        // Per slice, its block's shape (rows, columns), for each batch parity.
+        let exchange = |shape: &dyn Fn(usize) -> (usize, usize)| -> Exchange {
             (0..slices)
-                .map(|s| [block(cols(s)), block(cols(s))])
+                .map(|s| [0, 1].map(|_| Mutex::new(Array2::zeros(shape(s)))))
                 .collect()
         };
         let forward = plans
             .iter()
             .enumerate()
             .map(|(l, plan)| match (plan.split, input_form) {
-                (Split::Inputs, Form::Direct) => exchange(&|_| sizes[l + 1]),
-                (Split::Inputs, Form::Transposed) => (0..slices)
-                    .map(|_| {
-                        let block = || Mutex::new(Array2::zeros((sizes[l + 1], batch_size)));
-                        [block(), block()]
-                    })
-                    .collect(),
-                (Split::Units, _) => exchange(&|s| plan.range(s).len()),
+                (Split::Inputs, Form::Direct) => exchange(&|_| (batch_size, sizes[l + 1])),
+                (Split::Inputs, Form::Transposed) => exchange(&|_| (sizes[l + 1], batch_size)),
+                (Split::Units, _) => exchange(&|s| (batch_size, plan.range(s).len())),
                 (Split::Whole, _) => Vec::new(),
             })
             .collect();
@@ -317,7 +312,7 @@ impl Team {
             .iter()
             .enumerate()
             .map(|(l, plan)| match plan.split {
-                Split::Units => exchange(&|_| sizes[l]),
+                Split::Units => exchange(&|_| (batch_size, sizes[l])),
                 Split::Inputs | Split::Whole => Vec::new(),
             })
             .collect();
