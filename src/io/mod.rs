@@ -5,5 +5,6 @@
 pub mod atomic_file;
 pub mod metrics;
 pub mod model;
+pub mod onnx;
 pub mod plot;
 pub mod read;
