@@ -438,6 +438,9 @@ struct EvalArgs {
     /// Print one JSON object (accuracy, loss, confusion, precision, recall).
     #[arg(long)]
     json: bool,
+    /// Also write every test image's ten outputs, in file order, as a NumPy float32 matrix [10000, 10] (numpy.load reads it).
+    #[arg(long, value_name = "FILE.npy")]
+    probabilities_out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -603,8 +606,14 @@ fn main() -> ExitCode {
             };
             app::fetch(&args.data.dir(), &options, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
-        Command::Eval(args) => app::eval(&args.model, &args.data.dir(), args.json, &mut stdout)
-            .map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => app::eval(
+            &args.model,
+            &args.data.dir(),
+            args.json,
+            args.probabilities_out.as_deref(),
+            &mut stdout,
+        )
+        .map(|()| ExitCode::SUCCESS),
         Command::Plot(args) => {
             app::plot(&args.metrics, &args.out, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
