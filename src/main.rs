@@ -48,6 +48,8 @@ enum Command {
     Fetch(FetchArgs),
     /// Score a saved model on the test set: accuracy, loss, confusion matrix, precision and recall.
     Eval(EvalArgs),
+    /// Write a saved model or checkpoint as an ONNX graph for onnxruntime, Netron and the like: input pixels float32 [N, 784] 0..255, outputs probabilities [N, 10] and digit [N].
+    Export(ExportArgs),
     /// Draw train/test accuracy curves from saved --metrics-out files.
     Plot(PlotArgs),
     /// Show one digit as terminal art or a PNG.
@@ -444,6 +446,16 @@ struct EvalArgs {
 }
 
 #[derive(clap::Args)]
+struct ExportArgs {
+    /// A model saved by train --save, or a checkpoint.
+    #[arg(value_name = "MODEL.safetensors")]
+    model: PathBuf,
+    /// The ONNX file to write (opset 17). A model trained with batch normalisation standardises each input batch as a whole: feed it batches of its trained size.
+    #[arg(long, value_name = "OUT.onnx")]
+    onnx: PathBuf,
+}
+
+#[derive(clap::Args)]
 struct BenchArgs {
     #[command(flatten)]
     run: RunArgs,
@@ -535,7 +547,7 @@ fn main() -> ExitCode {
         }
     };
     let computes = match &cli.command {
-        Command::Fetch(_) | Command::Plot(_) => false,
+        Command::Fetch(_) | Command::Plot(_) | Command::Export(_) => false,
         Command::Show(args) => args.model.is_some(),
         _ => true,
     };
@@ -614,6 +626,8 @@ fn main() -> ExitCode {
             &mut stdout,
         )
         .map(|()| ExitCode::SUCCESS),
+        Command::Export(args) => app::export::export_onnx(&args.model, &args.onnx, &mut stdout)
+            .map(|()| ExitCode::SUCCESS),
         Command::Plot(args) => {
             app::plot(&args.metrics, &args.out, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
