@@ -5,5 +5,7 @@
 pub mod atomic_file;
 pub mod metrics;
 pub mod model;
+pub mod npy;
+pub mod onnx;
 pub mod plot;
 pub mod read;
