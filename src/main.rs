@@ -412,6 +412,9 @@ struct TrainArgs {
     /// Epochs between checkpoints (the last epoch is always kept).
     #[arg(long, value_name = "N", default_value_t = 1)]
     checkpoint_every: usize,
+    /// Write a TensorBoard event file into this folder (made if missing), added to after every epoch: watch with tensorboard --logdir DIR.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -424,6 +427,7 @@ impl TrainArgs {
             resume: self.resume,
             checkpoint: self.checkpoint,
             checkpoint_every: self.checkpoint_every,
+            tensorboard: self.tensorboard,
         }
     }
 }
