@@ -115,6 +115,9 @@ struct SweepArgs {
     /// Remove the runs an earlier sweep left in --out and start over.
     #[arg(long)]
     fresh: bool,
+    /// Write TensorBoard event files here, a sub-folder per run named as the run's files are, so TensorBoard compares the runs: tensorboard --logdir DIR.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
     #[command(flatten)]
     axes: SweepAxes,
 }
@@ -198,6 +201,7 @@ impl SweepArgs {
             jobs: self.jobs.unwrap_or(cores).max(1),
             shard: self.shard,
             fresh: self.fresh,
+            tensorboard: self.tensorboard,
         })
     }
 }
