@@ -117,6 +117,9 @@ struct SweepArgs {
     /// Remove the runs an earlier sweep left in --out and start over.
     #[arg(long)]
     fresh: bool,
+    /// Write TensorBoard event files here, a sub-folder per run named as the run's files are, so TensorBoard compares the runs: tensorboard --logdir DIR.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
     #[command(flatten)]
     axes: SweepAxes,
 }
@@ -200,6 +203,7 @@ impl SweepArgs {
             jobs: self.jobs.unwrap_or(cores).max(1),
             shard: self.shard,
             fresh: self.fresh,
+            tensorboard: self.tensorboard,
         })
     }
 }
@@ -414,6 +418,9 @@ struct TrainArgs {
     /// Epochs between checkpoints (the last epoch is always kept).
     #[arg(long, value_name = "N", default_value_t = 1)]
     checkpoint_every: usize,
+    /// Write a TensorBoard event file into this folder (made if missing), added to after every epoch: watch with tensorboard --logdir DIR.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -426,6 +433,7 @@ impl TrainArgs {
             resume: self.resume,
             checkpoint: self.checkpoint,
             checkpoint_every: self.checkpoint_every,
+            tensorboard: self.tensorboard,
         }
     }
 }

@@ -59,6 +59,7 @@ fn options(grid: Grid, data: &Path, out: &Path) -> SweepOptions {
         jobs: 2,
         shard: Shard::WHOLE,
         fresh: false,
+        tensorboard: None,
     }
 }
 
