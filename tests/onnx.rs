@@ -811,6 +811,19 @@ fn export_refuses_a_file_that_is_not_a_model_and_a_missing_folder() {
     assert_one_line_error(&out, "does not exist");
     assert_eq!(files_in(dir.path()), ["m.safetensors", "notes.safetensors"]);
 
+    // The model's own path, by another name, is refused and the model kept.
+    let before = std::fs::read(&model_path).unwrap();
+    let same = dir.path().join(".").join("m.safetensors");
+    let out = mnist_mlp(&[
+        "export",
+        model_path.to_str().unwrap(),
+        "--onnx",
+        same.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, "the model itself");
+    assert_eq!(std::fs::read(&model_path).unwrap(), before);
+    assert_eq!(files_in(dir.path()), ["m.safetensors", "notes.safetensors"]);
+
     let out = mnist_mlp(&["export", model_path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "--onnx is required");
 }

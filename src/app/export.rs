@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::app::check_output_folder;
 use crate::data::batch::Normalisation;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::atomic_file::write_atomically;
 use crate::io::model;
 use crate::io::onnx::to_onnx;
@@ -16,6 +16,12 @@ use crate::io::onnx::to_onnx;
 pub fn export_onnx(model_path: &Path, onnx_path: &Path, out: &mut impl Write) -> Result<()> {
     // A missing folder is named before the model is read.
     check_output_folder(onnx_path)?;
+    if same_file(model_path, onnx_path) {
+        return Err(Error::Config(format!(
+            "--onnx {}: that is the model itself; name another file, the model is kept",
+            onnx_path.display()
+        )));
+    }
     let (params, info) = model::load(model_path)?;
     let bytes = to_onnx(&params, &info);
     write_atomically(onnx_path, &bytes)?;
@@ -34,4 +40,13 @@ pub fn export_onnx(model_path: &Path, onnx_path: &Path, out: &mut impl Write) ->
         info.arch().describe(),
     );
     Ok(())
+}
+
+/// Whether the two paths name one file (through links or `..`), so that
+/// writing the second would replace the first.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
