@@ -33,6 +33,7 @@
 // Links OpenBLAS's cblas symbols, which ndarray's `blas` feature calls.
 extern crate blas_src;
 
+#[cfg(feature = "cli")]
 pub mod app;
 pub mod blas;
 pub mod data;

@@ -3,6 +3,8 @@
 //! bomb) are passed over, the correct one is verified, nothing partial is
 //! left behind, and what is verified is what the loader reads.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::collections::HashMap;

@@ -3,6 +3,8 @@
 //! waited on), and a file over the cap for its kind is refused, whether it
 //! is that large on disk or only once inflated.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::io::{Read, Write};

@@ -1,6 +1,8 @@
 //! Saved models: round trips, bad files rejected with one-line errors, and
 //! train --save / --resume / eval from the command line.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! The numbers are checked, not trusted: costs against hand-computed values,
 //! gradients against finite differences, batched against per-sample results.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use common::reference;

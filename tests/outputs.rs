@@ -8,6 +8,8 @@
 //! to /dev/null itself: were the code wrong, the test must not replace the
 //! machine's /dev/null.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::os::unix::fs::FileTypeExt;

@@ -69,10 +69,7 @@ fn every_option() -> Vec<(String, TrainConfig)> {
         ("H=30 batch 128".to_string(), config(1, &[30], 128)),
     ];
     for activation in [Activation::Relu, Activation::Tanh] {
-        for optimizer in <Optimizer as clap::ValueEnum>::value_variants()
-            .iter()
-            .copied()
-        {
+        for optimizer in Optimizer::ALL.iter().copied() {
             all.push((
                 format!("{activation} softmax {optimizer} dropout wd, 256-{wide}"),
                 TrainConfig {

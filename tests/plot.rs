@@ -1,6 +1,8 @@
 //! Accuracy charts as a reader sees them: drawn onto a backend that records
 //! every text and stroke, so the tests can ask where things went.
 
+#![cfg(feature = "plot")]
+
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;

@@ -2,6 +2,8 @@
 //! checkpoints that resume bit for bit, augmentation that keeps runs
 //! reproducible, presets, and one-line errors for settings that cannot work.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::path::Path;

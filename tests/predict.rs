@@ -1,6 +1,8 @@
 //! Pictures of digits become MNIST-like 28×28 images: inverted when dark on
 //! light, scaled into 20×20, centred by mass; then classified.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::path::{Path, PathBuf};

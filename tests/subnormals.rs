@@ -1,6 +1,7 @@
 //! Every thread that computes flushes subnormal floats to zero (FTZ and
 //! DAZ), and gives its caller's thread back as it found it.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
 #![cfg(target_arch = "x86_64")]
 
 mod common;

@@ -3,6 +3,8 @@
 //! interrupted sweep keeps its finished runs, and folders of another grid
 //! are refused.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::path::Path;

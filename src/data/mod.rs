@@ -4,6 +4,8 @@
 pub mod augment;
 pub mod batch;
 pub mod dataset;
+#[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod idx;
+#[cfg(feature = "images")]
 pub mod picture;

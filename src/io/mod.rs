@@ -5,5 +5,6 @@
 pub mod atomic_file;
 pub mod metrics;
 pub mod model;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod read;

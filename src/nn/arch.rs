@@ -7,13 +7,16 @@ use std::str::FromStr;
 use crate::data::dataset::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
 
-/// Implements `Display` as the name clap and serde use for the variant.
+/// Implements `Display` as the variant's serde name, which is the name the
+/// command line takes too (clap's and serde's are both kebab-case).
 macro_rules! display_as_value_name {
     ($($t:ty),*) => {$(
         impl std::fmt::Display for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let value = clap::ValueEnum::to_possible_value(self).expect("no variant is skipped");
-                f.write_str(value.get_name())
+                match serde_json::to_value(self) {
+                    Ok(serde_json::Value::String(name)) => f.write_str(&name),
+                    _ => unreachable!("a unit variant serialises as its name"),
+                }
             }
         }
     )*};
@@ -75,9 +78,8 @@ impl From<Hidden> for String {
 }
 
 /// The activation of every hidden unit.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Activation {
     Sigmoid,
@@ -86,9 +88,8 @@ pub enum Activation {
 }
 
 /// The output units.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Output {
     /// Ten independent σ units (the tutorial).
@@ -98,26 +99,24 @@ pub enum Output {
 }
 
 /// The cost of one sample (see `cost.rs`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Cost {
-    #[value(alias = "quad")]
+    #[cfg_attr(feature = "cli", value(alias = "quad"))]
     #[serde(alias = "quad")]
     Quadratic,
     /// With sigmoid outputs the sum of ten binary cross-entropies; with
     /// softmax the log-likelihood cost, −ln a_label.
-    #[value(alias = "ce")]
+    #[cfg_attr(feature = "cli", value(alias = "ce"))]
     #[serde(alias = "ce")]
     CrossEntropy,
 }
 
 /// How the weights are drawn; biases are N(0, 1) whatever the choice, as in
 /// the tutorial.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
     /// N(0, 1).

@@ -28,9 +28,8 @@ pub const ADAM_BETA1: f32 = 0.9;
 pub const ADAM_BETA2: f32 = 0.999;
 pub const ADAM_EPSILON: f32 = 1e-8;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Optimizer {
     Sgd,
@@ -43,6 +42,15 @@ pub enum Optimizer {
 crate::nn::arch::display_as_value_name!(Optimizer);
 
 impl Optimizer {
+    /// Every optimiser, in the order help lists them.
+    pub const ALL: [Optimizer; 5] = [
+        Optimizer::Sgd,
+        Optimizer::Momentum,
+        Optimizer::Nesterov,
+        Optimizer::Adam,
+        Optimizer::Adamw,
+    ];
+
     /// The learning rate when `--lr` is not given.
     pub fn default_lr(self) -> f32 {
         match self {

@@ -12,7 +12,8 @@ use crate::optim::schedule::{LrSchedule, Schedule};
 use crate::optim::Optimizer;
 
 /// How pixels are scaled to inputs (see `data/batch.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Normalise {
     /// Each batch to mean 0, std 1 (the tutorial).

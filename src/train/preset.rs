@@ -1,13 +1,13 @@
 //! Presets: named partial configs, applied before the flags, which
 //! override them. Their figures are in the README (benches/presets.sh).
 
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// A named set of settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// The tutorial's network and run: the defaults.
@@ -24,6 +24,9 @@ pub enum Preset {
 crate::nn::arch::display_as_value_name!(Preset);
 
 impl Preset {
+    /// Every preset, in the order help lists them.
+    pub const ALL: [Preset; 3] = [Preset::Tutorial, Preset::Fast, Preset::Best];
+
     /// The settings, as (name, value) overrides of the defaults.
     pub fn settings(self) -> &'static [(&'static str, &'static str)] {
         match self {
@@ -64,16 +67,16 @@ impl Preset {
 pub fn expand(overrides: &[(String, String)]) -> Result<Vec<(String, String)>> {
     let mut expanded = Vec::new();
     for (_, name) in overrides.iter().filter(|(key, _)| key == "preset") {
-        let preset = Preset::from_str(name, true).map_err(|_| {
-            let names: Vec<String> = Preset::value_variants()
-                .iter()
-                .map(|p| p.to_string())
-                .collect();
-            Error::Config(format!(
-                "--preset {name}: expected one of {}",
-                names.join(", ")
-            ))
-        })?;
+        let preset = Preset::ALL
+            .into_iter()
+            .find(|p| p.to_string().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let names: Vec<String> = Preset::ALL.iter().map(|p| p.to_string()).collect();
+                Error::Config(format!(
+                    "--preset {name}: expected one of {}",
+                    names.join(", ")
+                ))
+            })?;
         expanded.extend(
             preset
                 .settings()

@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use mnist_mlp::data::dataset::{
     Dataset, Mnist, CLASSES, PIXELS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
@@ -108,8 +107,9 @@ pub fn deep_config() -> mnist_mlp::train::TrainConfig {
 }
 
 /// Runs the binary with `args`, with no `$MNIST_DIR` from the caller.
-pub fn mnist_mlp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+#[cfg(feature = "cli")]
+pub fn mnist_mlp(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
         .args(args)
         .env_remove("MNIST_DIR")
         .output()
