@@ -48,6 +48,8 @@ enum Command {
     Fetch(FetchArgs),
     /// Score a saved model on the test set: accuracy, loss, confusion matrix, precision and recall.
     Eval(EvalArgs),
+    /// Write a saved model or checkpoint as an ONNX graph for onnxruntime, Netron and the like: input pixels float32 [N, 784] 0..255, outputs probabilities [N, 10] and digit [N].
+    Export(ExportArgs),
     /// Draw train/test accuracy curves from saved --metrics-out files.
     Plot(PlotArgs),
     /// Show one digit as terminal art or a PNG.
@@ -115,6 +117,9 @@ struct SweepArgs {
     /// Remove the runs an earlier sweep left in --out and start over.
     #[arg(long)]
     fresh: bool,
+    /// Write TensorBoard event files here, a sub-folder per run named as the run's files are, so TensorBoard compares the runs: tensorboard --logdir DIR.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
     #[command(flatten)]
     axes: SweepAxes,
 }
@@ -198,6 +203,7 @@ impl SweepArgs {
             jobs: self.jobs.unwrap_or(cores).max(1),
             shard: self.shard,
             fresh: self.fresh,
+            tensorboard: self.tensorboard,
         })
     }
 }
@@ -412,6 +418,9 @@ struct TrainArgs {
     /// Epochs between checkpoints (the last epoch is always kept).
     #[arg(long, value_name = "N", default_value_t = 1)]
     checkpoint_every: usize,
+    /// Write a TensorBoard event file into this folder (made if missing), added to after every epoch: watch with tensorboard --logdir DIR.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -424,6 +433,7 @@ impl TrainArgs {
             resume: self.resume,
             checkpoint: self.checkpoint,
             checkpoint_every: self.checkpoint_every,
+            tensorboard: self.tensorboard,
         }
     }
 }
@@ -438,6 +448,19 @@ struct EvalArgs {
     /// Print one JSON object (accuracy, loss, confusion, precision, recall).
     #[arg(long)]
     json: bool,
+    /// Also write every test image's ten outputs, in file order, as a NumPy float32 matrix [10000, 10] (numpy.load reads it).
+    #[arg(long, value_name = "FILE.npy")]
+    probabilities_out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// A model saved by train --save, or a checkpoint.
+    #[arg(value_name = "MODEL.safetensors")]
+    model: PathBuf,
+    /// The ONNX file to write (opset 17). A model trained with batch normalisation standardises each input batch as a whole: feed it batches of its trained size.
+    #[arg(long, value_name = "OUT.onnx")]
+    onnx: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -532,7 +555,7 @@ fn main() -> ExitCode {
         }
     };
     let computes = match &cli.command {
-        Command::Fetch(_) | Command::Plot(_) => false,
+        Command::Fetch(_) | Command::Plot(_) | Command::Export(_) => false,
         Command::Show(args) => args.model.is_some(),
         _ => true,
     };
@@ -603,7 +626,15 @@ fn main() -> ExitCode {
             };
             app::fetch(&args.data.dir(), &options, &mut stdout).map(|()| ExitCode::SUCCESS)
         }
-        Command::Eval(args) => app::eval(&args.model, &args.data.dir(), args.json, &mut stdout)
+        Command::Eval(args) => app::eval(
+            &args.model,
+            &args.data.dir(),
+            args.json,
+            args.probabilities_out.as_deref(),
+            &mut stdout,
+        )
+        .map(|()| ExitCode::SUCCESS),
+        Command::Export(args) => app::export::export_onnx(&args.model, &args.onnx, &mut stdout)
             .map(|()| ExitCode::SUCCESS),
         Command::Plot(args) => {
             app::plot(&args.metrics, &args.out, &mut stdout).map(|()| ExitCode::SUCCESS)

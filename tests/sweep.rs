@@ -61,6 +61,7 @@ fn options(grid: Grid, data: &Path, out: &Path) -> SweepOptions {
         jobs: 2,
         shard: Shard::WHOLE,
         fresh: false,
+        tensorboard: None,
     }
 }
 

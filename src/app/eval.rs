@@ -9,7 +9,7 @@ use crate::io::model::ModelInfo;
 use crate::nn::network::{forward, predictions, score, Score};
 use crate::nn::params::Params;
 use crate::nn::subnormals::flush_subnormals;
-use crate::nn::workspace::Workspace;
+use crate::nn::workspace::{flat, Workspace};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EvalReport {
@@ -27,6 +27,28 @@ pub struct EvalReport {
 /// Runs `params` over `data` in file order, in batches of the size the model
 /// was trained with (standardisation may be per batch).
 pub fn evaluate(params: &Params, info: &ModelInfo, data: &Dataset) -> EvalReport {
+    run(params, info, data, None)
+}
+
+/// `evaluate`, also giving the ten outputs of every image, row-major
+/// `[images, 10]` in file order: what a copy of the network elsewhere (an
+/// exported ONNX graph) is checked against.
+pub fn evaluate_with_outputs(
+    params: &Params,
+    info: &ModelInfo,
+    data: &Dataset,
+) -> (EvalReport, Vec<f32>) {
+    let mut outputs = Vec::with_capacity(data.len() * CLASSES);
+    let report = run(params, info, data, Some(&mut outputs));
+    (report, outputs)
+}
+
+fn run(
+    params: &Params,
+    info: &ModelInfo,
+    data: &Dataset,
+    mut outputs: Option<&mut Vec<f32>>,
+) -> EvalReport {
     let _flush = flush_subnormals();
     let batch_size = info.config.batch_size;
     let arch = info.arch();
@@ -41,6 +63,9 @@ pub fn evaluate(params: &Params, info: &ModelInfo, data: &Dataset) -> EvalReport
             info.normalisation,
         );
         forward(params, &arch, &mut ws);
+        if let Some(outputs) = outputs.as_deref_mut() {
+            outputs.extend_from_slice(flat(&ws.a_out, ws.rows * CLASSES));
+        }
         total.add(score(&ws, &arch));
         for (digit, &label) in predictions(&ws).zip(&ws.labels) {
             confusion[label as usize][digit] += 1;

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod export;
 pub mod sweep;
 pub mod train;
 
@@ -13,8 +14,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::dataset::{
-    load_mnist, load_split, Dataset, Mnist, Source, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES,
-    TRAIN_LABELS,
+    load_mnist, load_split, Dataset, Mnist, Source, CLASSES, TEST_IMAGES, TEST_LABELS,
+    TRAIN_IMAGES, TRAIN_LABELS,
 };
 use crate::data::fetch::{default_mirrors, fetch_files, missing_files, FetchOptions};
 use crate::data::picture::{classify, mnist_like};
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::io::atomic_file::check_writable;
 use crate::io::metrics::read_metrics;
 use crate::io::model;
+use crate::io::npy::write_npy_f32;
 use crate::io::plot::{
     digit_ascii, distinct_names, draw_curves, draw_digit, run_curves, write_digit_png, Line,
 };
@@ -97,16 +99,29 @@ pub(crate) fn check_output_folder(path: &Path) -> Result<()> {
     }
 }
 
-/// Scores a saved model on the test set.
+/// Scores a saved model on the test set; with `probabilities_out`, also
+/// writes every test image's ten outputs there as a float32 `.npy` matrix
+/// `[images, 10]`, in file order.
 pub fn eval(
     model_path: &Path,
     data: &DataLocation,
     json: bool,
+    probabilities_out: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<()> {
+    if let Some(path) = probabilities_out {
+        check_output_folder(path)?;
+    }
     let (params, info) = model::load(model_path)?;
     let test = data.load_test()?;
-    let report = crate::app::eval::evaluate(&params, &info, &test);
+    let report = match probabilities_out {
+        Some(path) => {
+            let (report, outputs) = crate::app::eval::evaluate_with_outputs(&params, &info, &test);
+            write_npy_f32(path, test.len(), CLASSES, &outputs)?;
+            report
+        }
+        None => crate::app::eval::evaluate(&params, &info, &test),
+    };
     print_report(out, json, &report, report.text());
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::app::{cap_threads, check_output_folder, progress_bar, DataLocation};
 use crate::error::{Error, Result};
 use crate::io::metrics::{count, MetricsWriter};
 use crate::io::model::{self, ModelInfo};
+use crate::io::tensorboard::{self, EventWriter};
 use crate::train::checkpoint;
 use crate::train::config::{AUTO_THREADS, MAX_EPOCHS};
 use crate::train::observer::Observer;
@@ -32,6 +33,8 @@ pub struct TrainOptions {
     /// and after the last.
     pub checkpoint: Option<PathBuf>,
     pub checkpoint_every: usize,
+    /// Write a TensorBoard event file into this folder as the run goes.
+    pub tensorboard: Option<PathBuf>,
 }
 
 /// The settings that make up a model's architecture: a resumed model keeps
@@ -139,13 +142,16 @@ impl Observer for Progress {
 }
 
 /// Loads the data, trains, prints a line per epoch to `out` and, if asked,
-/// writes the JSONL metrics, checkpoints and the model.
+/// writes the JSONL metrics, TensorBoard events, checkpoints and the model.
 pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary> {
     for path in [&options.save, &options.metrics_out, &options.checkpoint]
         .into_iter()
         .flatten()
     {
         check_output_folder(path)?;
+    }
+    if let Some(dir) = &options.tensorboard {
+        tensorboard::create_folder(dir)?;
     }
     if options.checkpoint_every == 0 {
         return Err(Error::Config(
@@ -234,6 +240,18 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
     for note in notes {
         let _ = writeln!(out, "{note}");
     }
+    // The settings at the step the run starts from: a resumed run's text
+    // at step 0 would make TensorBoard drop the first run's (it discards a
+    // tag's later steps when an earlier one arrives).
+    let mut events = match &options.tensorboard {
+        Some(dir) => {
+            let mut writer = EventWriter::create(dir)?;
+            writer.config(epochs_before, &describe(&config), &config)?;
+            let _ = writeln!(out, "tensorboard: {}", writer.path().display());
+            Some(writer)
+        }
+        None => None,
+    };
     let bar = std::io::stderr().is_terminal().then(|| {
         progress_bar(
             data.train.len() as u64,
@@ -256,6 +274,9 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
                 checkpoint::save(path, trainer, report.test_acc)?;
                 checkpointed = trainer.epochs_done;
             }
+        }
+        if let Some(events) = events.as_mut() {
+            events.epoch(report)?;
         }
         match metrics.as_mut() {
             Some(m) => m.write(report),

@@ -37,9 +37,16 @@ impl Normalisation {
                 }
                 standardisation(sum, sum_sq, count)
             }
-            Normalisation::Fixed { mean, std } => (1.0 / std, -mean / std),
+            Normalisation::Fixed { mean, std } => fixed_scale_offset(mean, std),
         }
     }
+}
+
+/// `(scale, offset)` of dataset normalisation, x = p · scale + offset: the
+/// constants `gather` applies and an exported ONNX graph stores, so that
+/// both compute the same f32 inputs.
+pub fn fixed_scale_offset(mean: f32, std: f32) -> (f32, f32) {
+    (1.0 / std, -mean / std)
 }
 
 /// Mean and standard deviation of every pixel of `data`, on the 0..255

@@ -9,7 +9,7 @@ pub mod report;
 pub mod store;
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -18,6 +18,7 @@ use crate::app::bench::layer_flops;
 use crate::app::{progress_bar, DataLocation};
 use crate::data::dataset::Mnist;
 use crate::error::{Error, Result};
+use crate::io::tensorboard::{self, EventWriter};
 use crate::nn::subnormals::flush_subnormals;
 use crate::train::Trainer;
 use grid::{Grid, Run, Shard};
@@ -34,6 +35,9 @@ pub struct SweepOptions {
     pub shard: Shard,
     /// Remove what an earlier sweep left in `out` first.
     pub fresh: bool,
+    /// Write each run's TensorBoard events into a sub-folder of this one,
+    /// named as the run's files are.
+    pub tensorboard: Option<PathBuf>,
 }
 
 /// "1 h 02 min", "3 min 05 s", "42 s".
@@ -54,11 +58,28 @@ fn work(run: &Run) -> f64 {
 }
 
 /// Trains `run` on `data`, already split as its `validation` says (one
-/// thread unless its config says otherwise).
-fn train_one(run: &Run, data: &Mnist) -> Result<Finished> {
+/// thread unless its config says otherwise), writing its TensorBoard events
+/// into `tensorboard/<run>` if asked.
+fn train_one(run: &Run, data: &Mnist, tensorboard: Option<&Path>) -> Result<Finished> {
     let started = Instant::now();
     let mut trainer = Trainer::new(run.config.clone(), &data.train)?;
-    let summary = crate::train::run(&mut trainer, data, &mut (), |_, _| Ok(()))?;
+    let mut events = match tensorboard {
+        Some(dir) => {
+            let mut writer = EventWriter::create(&dir.join(&run.name))?;
+            let about = format!(
+                "sweep run {}: {}",
+                run.name,
+                crate::app::train::describe(&run.config)
+            );
+            writer.config(0, &about, &run.config)?;
+            Some(writer)
+        }
+        None => None,
+    };
+    let summary = crate::train::run(&mut trainer, data, &mut (), |_, report| match &mut events {
+        Some(events) => events.epoch(report),
+        None => Ok(()),
+    })?;
     Ok(Finished {
         record: RunRecord {
             name: run.name.clone(),
@@ -129,6 +150,10 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
         let done: Vec<&Finished> = finished.iter().flatten().collect();
         return report::write_outputs(out, &options.grid, &runs_of_shard, &done);
     }
+    // Before any run trains, so a folder that cannot be made fails at once.
+    if let Some(dir) = &options.tensorboard {
+        tensorboard::create_folder(dir)?;
+    }
     // The data split once for each validation size the runs hold out,
     // before any run trains, so a size that does not fit fails at once.
     let mut splits: Vec<(usize, Mnist)> = vec![(0, options.data.load()?)];
@@ -176,7 +201,8 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
                 let Some(run) = to_train.get(next.fetch_add(1, Ordering::SeqCst)) else {
                     break;
                 };
-                let outcome = train_one(run, split_for(run)).and_then(|f| {
+                let tensorboard = options.tensorboard.as_deref();
+                let outcome = train_one(run, split_for(run), tensorboard).and_then(|f| {
                     store::save_finished(out, &f)?;
                     Ok(f)
                 });
