@@ -4,6 +4,8 @@
 //! the crate's own forward pass; the command's errors; `eval
 //! --probabilities-out`.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::collections::HashMap;

@@ -5,6 +5,8 @@
 //! each run of a `sweep`. `.ci/tensorboard-check` reads the same files
 //! with TensorBoard's own reader.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::collections::BTreeMap;
