@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::app::eval::evaluate;
 use mnist_mlp::data::batch::Normalisation;
+use mnist_mlp::eval::evaluate;
 use mnist_mlp::io::model::{load, save, ModelInfo};
 use mnist_mlp::nn::arch::{Activation, Cost, Hidden, Init, Output};
 use mnist_mlp::nn::params::Params;

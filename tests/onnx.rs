@@ -13,9 +13,9 @@ use std::path::Path;
 use std::process::Output as Run;
 
 use common::{mnist_mlp, synthetic, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::app::eval::evaluate_with_outputs;
 use mnist_mlp::data::batch::{gather, Normalisation};
 use mnist_mlp::data::dataset::{Dataset, CLASSES, PIXELS};
+use mnist_mlp::eval::evaluate_with_outputs;
 use mnist_mlp::io::model::{load, save, ModelInfo};
 use mnist_mlp::io::onnx::to_onnx;
 use mnist_mlp::nn::arch::{Activation, Hidden, Init, Output};

@@ -117,6 +117,7 @@ fn run(
             let acc = (start + (end - start) * t) / 100.0;
             EpochReport {
                 epoch,
+                last_epoch: epochs,
                 lr: 1.0,
                 train_loss: 0.1,
                 train_acc: acc,
@@ -378,6 +379,7 @@ fn a_run_with_validation_gets_a_dotted_validation_curve() {
     for epoch in 1..=3 {
         reports.push(EpochReport {
             epoch,
+            last_epoch: 3,
             lr: 1.0,
             train_loss: 0.1,
             train_acc: 0.9,

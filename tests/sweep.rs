@@ -481,6 +481,7 @@ fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
     // Finished runs made up, not trained: only the titles are in question.
     let report = |epoch| EpochReport {
         epoch,
+        last_epoch: 3,
         lr: 1.0,
         train_loss: 0.2,
         train_acc: 0.9,

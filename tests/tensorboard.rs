@@ -420,6 +420,7 @@ fn a_resumed_run_writes_its_config_at_the_step_it_starts_from() {
 fn report(epoch: usize) -> EpochReport {
     EpochReport {
         epoch,
+        last_epoch: 3,
         lr: 0.5,
         train_loss: 0.25,
         train_acc: 0.9,

@@ -190,6 +190,41 @@ pub struct Mnist {
 }
 
 impl Mnist {
+    /// The training and test sets, with no validation set.
+    pub fn new(train: Dataset, test: Dataset) -> Self {
+        Self {
+            train,
+            validation: None,
+            test,
+        }
+    }
+
+    /// Loads the four canonical IDX files (each plain or `.gz`) from `dir`.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Mnist> {
+        load_mnist(dir.as_ref())
+    }
+
+    /// Loads MNIST from where the program looks for it: `$MNIST_DIR`, else
+    /// `./data/mnist`.
+    pub fn load_default() -> Result<Mnist> {
+        load_mnist(&resolve_data_dir(None, Source::Mnist))
+    }
+
+    /// A copy with the last `n` training images held out as the validation
+    /// set (`n` = 0 holds none out).
+    pub fn holding_out(&self, n: usize) -> Mnist {
+        let keep = self.train.len().saturating_sub(n);
+        let part = |range: std::ops::Range<usize>| Dataset {
+            images: self.train.images[range.start * PIXELS..range.end * PIXELS].to_vec(),
+            labels: self.train.labels[range].to_vec(),
+        };
+        Mnist {
+            train: part(0..keep),
+            validation: (n > 0).then(|| part(keep..self.train.len())),
+            test: self.test.clone(),
+        }
+    }
+
     /// Moves the last `n` training images into the validation set
     /// (Nielsen's 50 000 / 10 000 split is `hold_out(10_000)`); 0 holds
     /// none out.

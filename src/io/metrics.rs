@@ -15,7 +15,12 @@ const MAX_METRICS_BYTES: u64 = 64 << 20;
 /// scored just before its update); `test_*` a separate pass after it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EpochReport {
+    /// The epoch's number, from 1 (counting a resumed model's epochs).
     pub epoch: usize,
+    /// The run's last epoch: the `N` of `epoch 3/N`. Not written to the
+    /// metrics file; read back as the file's last epoch.
+    #[serde(skip)]
+    pub last_epoch: usize,
     pub lr: f32,
     pub train_loss: f64,
     pub train_acc: f64,
@@ -38,7 +43,8 @@ pub struct EpochReport {
 
 impl EpochReport {
     /// The line printed after each epoch.
-    pub fn line(&self, epochs: usize) -> String {
+    pub fn line(&self) -> String {
+        let epochs = self.last_epoch;
         let width = epochs.to_string().len();
         let validation = match (self.val_loss, self.val_acc) {
             (Some(loss), Some(acc)) => {
@@ -111,6 +117,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
         };
         reports.push(EpochReport {
             epoch: number("epoch", true)? as usize,
+            last_epoch: 0,
             lr: number("lr", false)? as f32,
             train_loss: number("train_loss", false)?,
             train_acc: number("train_acc", true)?,
@@ -142,6 +149,10 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
             "{}: no metrics in the file",
             path.display()
         )));
+    }
+    let last_epoch = reports.iter().map(|r| r.epoch).max().unwrap_or(0);
+    for report in &mut reports {
+        report.last_epoch = last_epoch;
     }
     Ok(reports)
 }

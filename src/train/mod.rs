@@ -4,6 +4,7 @@
 pub mod barrier;
 pub mod checkpoint;
 pub mod config;
+pub mod fit;
 pub mod observer;
 pub mod preset;
 pub mod team;
@@ -11,4 +12,5 @@ pub mod trace;
 pub mod trainer;
 
 pub use config::TrainConfig;
-pub use trainer::{run, RunSummary, Trainer};
+pub use fit::{on_epoch, train, Resume, RunStart, TrainObserver, TrainOptions};
+pub use trainer::{run, BestEpoch, RunSummary, Trainer};

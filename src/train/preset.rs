@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::train::config::TrainConfig;
 
 /// A named set of settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,25 @@ crate::nn::arch::display_as_value_name!(Preset);
 impl Preset {
     /// Every preset, in the order help lists them.
     pub const ALL: [Preset; 3] = [Preset::Tutorial, Preset::Fast, Preset::Best];
+
+    /// The preset's whole config: the defaults with its settings.
+    ///
+    /// ```
+    /// use mnist_mlp::{Preset, TrainConfig};
+    ///
+    /// let config = TrainConfig { validation: 10_000, early_stop: 2, ..Preset::Fast.config() };
+    /// assert_eq!(config.hidden.0, [512]);
+    /// assert_eq!(config.epochs, 4);
+    /// ```
+    pub fn config(self) -> TrainConfig {
+        let mut config = TrainConfig::default();
+        for (key, value) in self.settings() {
+            config
+                .set(key, value)
+                .expect("every preset's settings are valid (tested)");
+        }
+        config
+    }
 
     /// The settings, as (name, value) overrides of the defaults.
     pub fn settings(self) -> &'static [(&'static str, &'static str)] {
@@ -86,4 +106,16 @@ pub fn expand(overrides: &[(String, String)]) -> Result<Vec<(String, String)>> {
     }
     expanded.extend(overrides.iter().filter(|(key, _)| key != "preset").cloned());
     Ok(expanded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_makes_a_valid_config() {
+        for preset in Preset::ALL {
+            preset.config().validate().unwrap();
+        }
+    }
 }
