@@ -7,7 +7,7 @@
 //! one call that trains, for both. With `default-features = false` the
 //! crate trains, evaluates, saves and loads models, and writes ONNX and
 //! TensorBoard files without the program's dependencies; the features
-//! `images` ([`Model::classify_picture`]), `fetch` ([`Mnist::fetch`]),
+//! `images` (`Model::classify_picture`), `fetch` (`Mnist::fetch`),
 //! `plot` and `cli` (the program) add theirs. `docs/library.md` has more.
 //!
 //! Shapes and units: an image is 784 bytes ([`PIXELS`], 28×28 row by row,
@@ -56,7 +56,7 @@
 //! ```
 //!
 //! Classifying one image, a 784-byte slice (or, with `images`, a picture
-//! with [`Model::classify_picture`]):
+//! with `Model::classify_picture`):
 //!
 //! ```no_run
 //! # fn main() -> mnist_mlp::Result<()> {
@@ -68,36 +68,91 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 // Links OpenBLAS's cblas symbols, which ndarray's `blas` feature calls.
 extern crate blas_src;
 
+// The modules are private: what a user needs is re-exported below, and
+// the rest is reachable only through `internals`.
 #[cfg(feature = "cli")]
-pub mod app;
-pub mod blas;
-pub mod data;
-pub mod error;
-pub mod eval;
-pub mod io;
+#[allow(missing_docs)] // the program's plumbing
+mod app;
+#[allow(missing_docs)] // BLAS checks and settings, for the program
+mod blas;
+mod data;
+mod error;
+mod eval;
+mod io;
 mod model;
-pub mod nn;
-pub mod optim;
-pub mod random;
-pub mod train;
+mod nn;
+mod optim;
+#[allow(missing_docs)] // the trainer's random draws
+mod random;
+mod train;
 
 pub use data::batch::Normalisation;
-pub use data::dataset::{load_mnist, Dataset, Mnist, CLASSES, PIXELS};
-pub use error::{Error, Result};
+pub use data::dataset::{Dataset, Mnist, CLASSES, PIXELS};
+pub use error::{Error, IdxProblem, Result};
 pub use eval::EvalReport;
 pub use io::metrics::EpochReport;
 pub use io::model::ModelInfo;
+pub use io::tensorboard::EventWriter;
 pub use model::{Classification, Model};
 pub use nn::arch::{Activation, Arch, Cost, Hidden, Init, Output};
 pub use nn::params::{Layer, Params};
 pub use optim::schedule::Schedule;
 pub use optim::Optimizer;
-pub use train::config::Normalise;
+pub use train::config::{Normalise, TrainConfig};
 pub use train::preset::Preset;
 pub use train::{
-    on_epoch, run, train, BestEpoch, Resume, RunStart, RunSummary, TrainConfig, TrainObserver,
-    TrainOptions, Trainer,
+    on_epoch, train, BestEpoch, OnEpoch, Resume, RunStart, RunSummary, TrainObserver, TrainOptions,
 };
+
+/// The program's own parts (threads, barrier, workspaces, BLAS checks,
+/// the command line's plumbing), public for its binary, tests and benches
+/// only: not the library's API, and free to change in any release.
+#[doc(hidden)]
+pub mod internals {
+    /// The subcommands.
+    #[cfg(feature = "cli")]
+    pub mod app {
+        pub use crate::app::*;
+    }
+    /// BLAS checks.
+    pub mod blas {
+        pub use crate::blas::*;
+    }
+    /// Data.
+    pub mod data {
+        pub use crate::data::*;
+    }
+    /// The error type.
+    pub mod error {
+        pub use crate::error::*;
+    }
+    /// Evaluation.
+    pub mod eval {
+        pub use crate::eval::*;
+    }
+    /// Files.
+    pub mod io {
+        pub use crate::io::*;
+    }
+    /// The network.
+    pub mod nn {
+        pub use crate::nn::*;
+    }
+    /// Optimisers.
+    pub mod optim {
+        pub use crate::optim::*;
+    }
+    /// Random draws.
+    pub mod random {
+        pub use crate::random::*;
+    }
+    /// Training.
+    pub mod train {
+        pub use crate::train::*;
+    }
+}

@@ -394,7 +394,7 @@ fn plot_and_show_refuse_to_write_png_under_another_name() {
 #[test]
 fn the_librarys_value_lists_are_the_command_lines() {
     use clap::ValueEnum;
-    use mnist_mlp::train::preset::Preset;
+    use mnist_mlp::internals::train::preset::Preset;
     use mnist_mlp::Optimizer;
     assert_eq!(Optimizer::ALL.as_slice(), Optimizer::value_variants());
     assert_eq!(Preset::ALL.as_slice(), Preset::value_variants());

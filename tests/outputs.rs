@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::io::atomic_file::{write_atomically, AtomicFile};
+use mnist_mlp::internals::io::atomic_file::{write_atomically, AtomicFile};
 
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<_> = std::fs::read_dir(dir)

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::io::metrics::EpochReport;
-use mnist_mlp::io::tensorboard::{masked_crc32c, EventWriter, CONFIG_TAG, FILE_VERSION};
+use mnist_mlp::internals::io::metrics::EpochReport;
+use mnist_mlp::internals::io::tensorboard::{masked_crc32c, EventWriter, CONFIG_TAG, FILE_VERSION};
 
 /// CRC-32C bit by bit (reflected, polynomial 0x1EDC6F41), the slow way.
 fn crc32c(bytes: &[u8]) -> u32 {

@@ -21,18 +21,27 @@ pub struct EpochReport {
     /// metrics file; read back as the file's last epoch.
     #[serde(skip)]
     pub last_epoch: usize,
+    /// The learning rate the epoch started at.
     pub lr: f32,
+    /// Mean cost per training image, over the epoch as it trained.
     pub train_loss: f64,
+    /// Training accuracy, a fraction, over the epoch as it trained.
     pub train_acc: f64,
     /// The held-out part of the training set, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Validation accuracy, a fraction, when there is a validation set.
     pub val_acc: Option<f64>,
+    /// Mean cost per test image, after the epoch.
     pub test_loss: f64,
+    /// Test accuracy, a fraction, after the epoch.
     pub test_acc: f64,
+    /// Seconds spent training the epoch.
     pub train_seconds: f64,
+    /// Seconds spent evaluating after it.
     pub eval_seconds: f64,
+    /// Whether the epoch ended diverged (see `RunSummary::diverged`).
     pub diverged: bool,
     /// Share of sigmoid output units with |z| > 15 over the epoch's
     /// training batches.
@@ -76,18 +85,21 @@ pub struct MetricsWriter {
 }
 
 impl MetricsWriter {
+    /// Starts the file at `path` (written whole by `finish`).
     pub fn create(path: &Path) -> Result<Self> {
         Ok(Self {
             file: AtomicFile::create(path)?,
         })
     }
 
+    /// Adds one epoch's line.
     pub fn write(&mut self, report: &EpochReport) -> Result<()> {
         let mut line = serde_json::to_vec(report).expect("reports serialise");
         line.push(b'\n');
         self.file.write_all(&line)
     }
 
+    /// Puts the file in place.
     pub fn finish(self) -> Result<()> {
         self.file.commit()
     }

@@ -82,8 +82,11 @@ impl From<Hidden> for String {
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Activation {
+    /// 1 / (1 + e^−z): the tutorial's.
     Sigmoid,
+    /// max(0, z).
     Relu,
+    /// tanh z.
     Tanh,
 }
 
@@ -105,6 +108,7 @@ pub enum Output {
 pub enum Cost {
     #[cfg_attr(feature = "cli", value(alias = "quad"))]
     #[serde(alias = "quad")]
+    /// ½‖a − y‖², the tutorial's first cost.
     Quadratic,
     /// With sigmoid outputs the sum of ten binary cross-entropies; with
     /// softmax the log-likelihood cost, −ln a_label.
@@ -146,9 +150,13 @@ impl Init {
 /// The architecture: enough to build the network and read a model back.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Arch {
+    /// Hidden layer widths.
     pub hidden: Hidden,
+    /// The hidden layers' activation.
     pub activation: Activation,
+    /// The output units.
     pub output: Output,
+    /// The cost the gradients come from.
     pub cost: Cost,
 }
 

@@ -118,9 +118,13 @@ fn available_memory() -> Option<u128> {
 
 /// The network with its optimiser state, buffers and random stream.
 pub struct Trainer {
+    /// The run's settings.
     pub config: TrainConfig,
+    /// The weights being trained.
     pub params: Params,
+    /// The optimiser's state per parameter.
     pub state: OptimState,
+    /// How pixels become inputs.
     pub normalisation: Normalisation,
     /// Epochs trained so far: the schedule's position.
     pub epochs_done: usize,
@@ -146,9 +150,13 @@ pub struct Trainer {
 /// The epoch with the highest validation accuracy so far, and its weights.
 #[derive(Debug, Clone)]
 pub struct Best {
+    /// Its number, from 1.
     pub epoch: usize,
+    /// Its validation accuracy, a fraction.
     pub val_acc: f64,
+    /// Its test accuracy, a fraction.
     pub test_acc: f64,
+    /// Its weights.
     pub params: Params,
 }
 

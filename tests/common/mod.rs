@@ -5,10 +5,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use mnist_mlp::data::dataset::{
+use mnist_mlp::internals::data::dataset::{
     Dataset, Mnist, CLASSES, PIXELS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
 };
-use mnist_mlp::data::idx::{encode_idx, IdxKind};
+use mnist_mlp::internals::data::idx::{encode_idx, IdxKind};
 
 /// A small deterministic generator, so fixtures need no RNG crate state.
 pub struct SplitMix(pub u64);
@@ -87,8 +87,8 @@ pub fn write_mnist_dir(dir: &Path, data: &Mnist, gzipped: bool) {
 /// The deep network the allocation checks use: two hidden layers (the
 /// second wide enough to be shared out by units), ReLU, softmax, Adam,
 /// dropout, weight decay and every kind of augmentation.
-pub fn deep_config() -> mnist_mlp::train::TrainConfig {
-    let mut config = mnist_mlp::train::TrainConfig::default();
+pub fn deep_config() -> mnist_mlp::internals::train::TrainConfig {
+    let mut config = mnist_mlp::internals::train::TrainConfig::default();
     for (key, value) in [
         ("hidden", "256-300"),
         ("activation", "relu"),
