@@ -95,7 +95,7 @@ fn matrixmultiply_sgemm(a: &ArrayView2<f32>, b: &ArrayView2<f32>, c: &mut ArrayV
 }
 
 fn bench_products(c: &mut Criterion) {
-    mnist_mlp::blas::set_threads(1);
+    mnist_mlp::internals::blas::set_threads(1);
     let mut group = c.benchmark_group("sgemm");
     group.sample_size(20);
     group.warm_up_time(std::time::Duration::from_millis(300));

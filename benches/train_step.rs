@@ -6,14 +6,14 @@
 //! cargo bench --bench train_step
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mnist_mlp::data::dataset::{Dataset, PIXELS};
-use mnist_mlp::nn::arch::Hidden;
-use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::internals::data::dataset::{Dataset, PIXELS};
+use mnist_mlp::internals::nn::arch::Hidden;
+use mnist_mlp::internals::train::{TrainConfig, Trainer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 fn bench_step(c: &mut Criterion) {
-    mnist_mlp::blas::set_threads(1);
+    mnist_mlp::internals::blas::set_threads(1);
     let mut rng = StdRng::seed_from_u64(7);
     let items = 60_000;
     let images: Vec<u8> = (0..items * PIXELS).map(|_| rng.random()).collect();

@@ -4,20 +4,32 @@
 
 use std::path::{Path, PathBuf};
 
+/// What went wrong; its `Display` is one line naming the file or setting.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Reading or writing `path` failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
 
+    /// `path` is not a valid IDX file.
     #[error("{}: {problem}", path.display())]
-    Idx { path: PathBuf, problem: IdxProblem },
+    Idx {
+        /// The file.
+        path: PathBuf,
+        /// Which check it failed.
+        problem: IdxProblem,
+    },
 
+    /// Data or a model file that cannot be used, said in full.
     #[error("{0}")]
     Data(String),
 
+    /// A setting that cannot work, said in full and naming the setting.
     #[error("{0}")]
     Config(String),
 }
@@ -25,6 +37,7 @@ pub enum Error {
 /// What is wrong with an IDX file, one variant per check so that tests can
 /// tell the checks apart.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)] // each variant's message says what it means
 pub enum IdxProblem {
     #[error("file is {found} bytes long, too short for an IDX header ({needed} bytes)")]
     TruncatedHeader { needed: usize, found: usize },
@@ -60,6 +73,7 @@ pub enum IdxProblem {
     InflatesTooFar { limit: u64 },
 }
 
+/// The crate's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {

@@ -8,17 +8,17 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use mnist_mlp::app::sweep::grid::{Grid, Shard};
-use mnist_mlp::app::sweep::SweepOptions;
-use mnist_mlp::app::train::{apply_overrides, TrainOptions};
-use mnist_mlp::app::{self, DataLocation, ShowOptions};
-use mnist_mlp::data::dataset::{resolve_data_dir, Source};
-use mnist_mlp::data::fetch::{default_mirrors, FetchOptions};
-use mnist_mlp::nn::arch::{Activation, Cost, Hidden, Init, Output};
-use mnist_mlp::optim::schedule::Schedule;
-use mnist_mlp::optim::Optimizer;
-use mnist_mlp::train::config::{Normalise, TrainConfig, AUTO_THREADS};
-use mnist_mlp::train::preset::Preset;
+use mnist_mlp::internals::app::sweep::grid::{Grid, Shard};
+use mnist_mlp::internals::app::sweep::SweepOptions;
+use mnist_mlp::internals::app::train::{apply_overrides, TrainOptions};
+use mnist_mlp::internals::app::{self, DataLocation, ShowOptions};
+use mnist_mlp::internals::data::dataset::{resolve_data_dir, Source};
+use mnist_mlp::internals::data::fetch::{default_mirrors, FetchOptions};
+use mnist_mlp::internals::nn::arch::{Activation, Cost, Hidden, Init, Output};
+use mnist_mlp::internals::optim::schedule::Schedule;
+use mnist_mlp::internals::optim::Optimizer;
+use mnist_mlp::internals::train::config::{Normalise, TrainConfig, AUTO_THREADS};
+use mnist_mlp::internals::train::preset::Preset;
 
 #[derive(Parser)]
 #[command(
@@ -480,7 +480,7 @@ struct BenchArgs {
 /// it better ones the program starts itself again with them set (once: the
 /// second start finds them set). See `blas::preferred_environment`.
 fn restart_with_blas_environment() {
-    let wanted = mnist_mlp::blas::preferred_environment();
+    let wanted = mnist_mlp::internals::blas::preferred_environment();
     if wanted.is_empty() {
         return;
     }
@@ -540,7 +540,7 @@ fn main() -> ExitCode {
     restart_with_blas_environment();
     // The main thread computes (evaluation, prediction, thread 0 of
     // training) for the whole run; the library sets its own threads.
-    let _flush = mnist_mlp::nn::subnormals::flush_subnormals();
+    let _flush = mnist_mlp::internals::nn::subnormals::flush_subnormals();
     let parsed = with_defaults_in_help(Cli::command())
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches));
@@ -560,7 +560,7 @@ fn main() -> ExitCode {
         _ => true,
     };
     if computes {
-        if let Err(e) = mnist_mlp::blas::check_sgemm() {
+        if let Err(e) = mnist_mlp::internals::blas::check_sgemm() {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }

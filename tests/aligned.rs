@@ -1,10 +1,10 @@
 //! The buffers the products read start on a cache line, and placing them
 //! there changes no number.
 
-use mnist_mlp::nn::aligned::{self, CACHE_LINE};
-use mnist_mlp::nn::arch::Init;
-use mnist_mlp::nn::params::Params;
-use mnist_mlp::nn::workspace::Workspace;
+use mnist_mlp::internals::nn::aligned::{self, CACHE_LINE};
+use mnist_mlp::internals::nn::arch::Init;
+use mnist_mlp::internals::nn::params::Params;
+use mnist_mlp::internals::nn::workspace::Workspace;
 use ndarray::{s, Array1, Array2};
 use rand::rngs::StdRng;
 use rand::SeedableRng;

@@ -8,9 +8,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::synthetic_mnist;
-use mnist_mlp::data::dataset::Dataset;
-use mnist_mlp::nn::gemm::Form;
-use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::internals::data::dataset::Dataset;
+use mnist_mlp::internals::nn::gemm::Form;
+use mnist_mlp::internals::train::{TrainConfig, Trainer};
 
 struct CountingAllocator;
 

@@ -8,8 +8,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::synthetic_mnist;
-use mnist_mlp::nn::gemm::Form;
-use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::internals::nn::gemm::Form;
+use mnist_mlp::internals::train::{TrainConfig, Trainer};
 
 struct CountingAllocator;
 

@@ -6,8 +6,8 @@
 mod common;
 
 use common::synthetic;
-use mnist_mlp::data::augment::{augment_image, sample_key, Augment, Scratch};
-use mnist_mlp::data::dataset::PIXELS;
+use mnist_mlp::internals::data::augment::{augment_image, sample_key, Augment, Scratch};
+use mnist_mlp::internals::data::dataset::PIXELS;
 
 const NONE: Augment = Augment {
     shift: 0,

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mnist_mlp::train::barrier::SpinBarrier;
+use mnist_mlp::internals::train::barrier::SpinBarrier;
 
 /// `parties` threads meet `rounds` times; before each meeting every thread
 /// counts itself in, after it every thread must see all of that round's

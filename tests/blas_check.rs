@@ -1,7 +1,7 @@
 //! The start-up check of OpenBLAS's products: it passes where OpenBLAS is
 //! right, and its tolerance tells rounding from a wrong product.
 
-use mnist_mlp::blas::{check_sgemm, verify_product};
+use mnist_mlp::internals::blas::{check_sgemm, verify_product};
 use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
 use rand::rngs::StdRng;

@@ -1,6 +1,8 @@
 //! The binary as a user meets it: exit codes, one-line errors, the files it
 //! writes.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::path::Path;
@@ -385,4 +387,15 @@ fn plot_and_show_refuse_to_write_png_under_another_name() {
         assert_one_line_error(&output, name);
         assert!(!out.exists(), "{name} was written");
     }
+}
+
+/// The lists the library keeps for callers without clap name every value
+/// the command line takes, in its order.
+#[test]
+fn the_librarys_value_lists_are_the_command_lines() {
+    use clap::ValueEnum;
+    use mnist_mlp::internals::train::preset::Preset;
+    use mnist_mlp::Optimizer;
+    assert_eq!(Optimizer::ALL.as_slice(), Optimizer::value_variants());
+    assert_eq!(Preset::ALL.as_slice(), Preset::value_variants());
 }

@@ -1,6 +1,6 @@
 //! The vectorisable exp and softplus tail agree with std to a few ulp.
 
-use mnist_mlp::nn::fastmath::{exp, log1p_exp_neg_abs};
+use mnist_mlp::internals::nn::fastmath::{exp, log1p_exp_neg_abs};
 
 fn ulps(a: f32, b: f32) -> u32 {
     (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32

@@ -3,6 +3,8 @@
 //! bomb) are passed over, the correct one is verified, nothing partial is
 //! left behind, and what is verified is what the loader reads.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::collections::HashMap;
@@ -13,9 +15,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{gzip, synthetic_mnist};
-use mnist_mlp::data::dataset::{load_mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
-use mnist_mlp::data::fetch::{fetch_files, FetchOptions, Fetched};
-use mnist_mlp::data::idx::{encode_idx, IdxKind, MAX_IDX_BYTES};
+use mnist_mlp::internals::data::dataset::{
+    load_mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
+};
+use mnist_mlp::internals::data::fetch::{fetch_files, FetchOptions, Fetched};
+use mnist_mlp::internals::data::idx::{encode_idx, IdxKind, MAX_IDX_BYTES};
 use sha2::{Digest, Sha256};
 
 /// File name → the bytes a mirror serves.

@@ -5,11 +5,11 @@
 mod common;
 
 use common::{reference, synthetic_mnist};
-use mnist_mlp::blas::{core_name, verify_product};
-use mnist_mlp::nn::arch::Hidden;
-use mnist_mlp::nn::gemm::{product_abt, Form};
-use mnist_mlp::nn::params::Params;
-use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::internals::blas::{core_name, verify_product};
+use mnist_mlp::internals::nn::arch::Hidden;
+use mnist_mlp::internals::nn::gemm::{product_abt, Form};
+use mnist_mlp::internals::nn::params::Params;
+use mnist_mlp::internals::train::{TrainConfig, Trainer};
 use ndarray::Array2;
 
 /// A fixed, cheap sequence of values in [-1, 1).

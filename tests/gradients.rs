@@ -10,15 +10,15 @@
 mod common;
 
 use common::{reference, synthetic};
-use mnist_mlp::data::batch::{gather, Normalisation};
-use mnist_mlp::data::dataset::Dataset;
-use mnist_mlp::nn::arch::{Activation, Cost, Hidden, Output};
-use mnist_mlp::nn::dropout::{fill_mask, mask_key};
-use mnist_mlp::nn::params::Params;
-use mnist_mlp::nn::workspace::Workspace;
-use mnist_mlp::optim::schedule::Schedule;
-use mnist_mlp::optim::Optimizer;
-use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::internals::data::batch::{gather, Normalisation};
+use mnist_mlp::internals::data::dataset::Dataset;
+use mnist_mlp::internals::nn::arch::{Activation, Cost, Hidden, Output};
+use mnist_mlp::internals::nn::dropout::{fill_mask, mask_key};
+use mnist_mlp::internals::nn::params::Params;
+use mnist_mlp::internals::nn::workspace::Workspace;
+use mnist_mlp::internals::optim::schedule::Schedule;
+use mnist_mlp::internals::optim::Optimizer;
+use mnist_mlp::internals::train::{TrainConfig, Trainer};
 use ndarray::{s, Array2};
 
 const BATCH: usize = 8;
@@ -272,10 +272,7 @@ fn check_two_steps(optimizer: Optimizer, weight_decay: f32) {
 
 #[test]
 fn every_optimiser_steps_as_its_rule_says() {
-    for optimizer in <Optimizer as clap::ValueEnum>::value_variants()
-        .iter()
-        .copied()
-    {
+    for optimizer in Optimizer::ALL.iter().copied() {
         check_two_steps(optimizer, 0.0);
         check_two_steps(optimizer, 0.01);
     }

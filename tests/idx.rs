@@ -4,9 +4,11 @@
 mod common;
 
 use common::{gzip, synthetic, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::data::dataset::{load_mnist, load_split, TEST_IMAGES, TEST_LABELS, TRAIN_LABELS};
-use mnist_mlp::data::idx::{encode_idx, parse_idx, read_idx_file, IdxKind};
-use mnist_mlp::error::{Error, IdxProblem};
+use mnist_mlp::internals::data::dataset::{
+    load_mnist, load_split, TEST_IMAGES, TEST_LABELS, TRAIN_LABELS,
+};
+use mnist_mlp::internals::data::idx::{encode_idx, parse_idx, read_idx_file, IdxKind};
+use mnist_mlp::internals::error::{Error, IdxProblem};
 
 fn problem(bytes: Vec<u8>, kind: IdxKind) -> IdxProblem {
     parse_idx(bytes, kind).expect_err("malformed input must be rejected")

@@ -3,6 +3,8 @@
 //! waited on), and a file over the cap for its kind is refused, whether it
 //! is that large on disk or only once inflated.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::io::{Read, Write};
@@ -12,11 +14,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{synthetic_mnist, write_mnist_dir};
-use mnist_mlp::app::sweep::grid::Grid;
-use mnist_mlp::data::dataset::{load_mnist, TEST_LABELS};
-use mnist_mlp::data::idx::{encode_idx, read_idx_file, IdxKind, MAX_IDX_BYTES};
-use mnist_mlp::io::metrics::read_metrics;
-use mnist_mlp::io::read::{read_capped, read_capped_to_string};
+use mnist_mlp::internals::app::sweep::grid::Grid;
+use mnist_mlp::internals::data::dataset::{load_mnist, TEST_LABELS};
+use mnist_mlp::internals::data::idx::{encode_idx, read_idx_file, IdxKind, MAX_IDX_BYTES};
+use mnist_mlp::internals::io::metrics::read_metrics;
+use mnist_mlp::internals::io::read::{read_capped, read_capped_to_string};
 
 /// Runs `read` on another thread and gives its error message, failing the
 /// test if it succeeds or has not returned within a few seconds (a FIFO

@@ -1,18 +1,20 @@
 //! Saved models: round trips, bad files rejected with one-line errors, and
 //! train --save / --resume / eval from the command line.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::path::Path;
 
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::app::eval::evaluate;
-use mnist_mlp::data::batch::Normalisation;
-use mnist_mlp::io::model::{load, save, ModelInfo};
-use mnist_mlp::nn::arch::{Activation, Cost, Hidden, Init, Output};
-use mnist_mlp::nn::params::Params;
-use mnist_mlp::train::config::Normalise;
-use mnist_mlp::train::TrainConfig;
+use mnist_mlp::internals::data::batch::Normalisation;
+use mnist_mlp::internals::eval::evaluate;
+use mnist_mlp::internals::io::model::{load, save, ModelInfo};
+use mnist_mlp::internals::nn::arch::{Activation, Cost, Hidden, Init, Output};
+use mnist_mlp::internals::nn::params::Params;
+use mnist_mlp::internals::train::config::Normalise;
+use mnist_mlp::internals::train::TrainConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use safetensors::tensor::{Dtype, TensorView};

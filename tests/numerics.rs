@@ -1,19 +1,21 @@
 //! The numbers are checked, not trusted: costs against hand-computed values,
 //! gradients against finite differences, batched against per-sample results.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use common::reference;
 use common::{synthetic, synthetic_mnist};
-use mnist_mlp::data::batch::{gather, pixel_stats, Normalisation};
-use mnist_mlp::data::dataset::{Dataset, Mnist, PIXELS};
-use mnist_mlp::io::metrics::EpochReport;
-use mnist_mlp::nn::arch::{Activation, Arch, Cost, Hidden, Init, Output};
-use mnist_mlp::nn::network::{forward, score};
-use mnist_mlp::nn::params::Params;
-use mnist_mlp::nn::workspace::Workspace;
-use mnist_mlp::optim::schedule::Schedule;
-use mnist_mlp::train::{run, TrainConfig, Trainer};
+use mnist_mlp::internals::data::batch::{gather, pixel_stats, Normalisation};
+use mnist_mlp::internals::data::dataset::{Dataset, Mnist, PIXELS};
+use mnist_mlp::internals::io::metrics::EpochReport;
+use mnist_mlp::internals::nn::arch::{Activation, Arch, Cost, Hidden, Init, Output};
+use mnist_mlp::internals::nn::network::{forward, score};
+use mnist_mlp::internals::nn::params::Params;
+use mnist_mlp::internals::nn::workspace::Workspace;
+use mnist_mlp::internals::optim::schedule::Schedule;
+use mnist_mlp::internals::train::{run, TrainConfig, Trainer};
 use ndarray::s;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -310,7 +312,7 @@ fn loss_falls_and_accuracy_rises_on_a_learnable_problem() {
         },
     ];
     for config in configs {
-        let name = mnist_mlp::app::train::describe(&config);
+        let name = mnist_mlp::internals::app::train::describe(&config);
         let reports = train(&config, &data);
         let (first, last) = (&reports[0], reports.last().unwrap());
         assert!(

@@ -4,6 +4,8 @@
 //! the crate's own forward pass; the command's errors; `eval
 //! --probabilities-out`.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::collections::HashMap;
@@ -11,16 +13,16 @@ use std::path::Path;
 use std::process::Output as Run;
 
 use common::{mnist_mlp, synthetic, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::app::eval::evaluate_with_outputs;
-use mnist_mlp::data::batch::{gather, Normalisation};
-use mnist_mlp::data::dataset::{Dataset, CLASSES, PIXELS};
-use mnist_mlp::io::model::{load, save, ModelInfo};
-use mnist_mlp::io::onnx::to_onnx;
-use mnist_mlp::nn::arch::{Activation, Hidden, Init, Output};
-use mnist_mlp::nn::params::Params;
-use mnist_mlp::nn::workspace::Workspace;
-use mnist_mlp::train::config::Normalise;
-use mnist_mlp::train::TrainConfig;
+use mnist_mlp::internals::data::batch::{gather, Normalisation};
+use mnist_mlp::internals::data::dataset::{Dataset, CLASSES, PIXELS};
+use mnist_mlp::internals::eval::evaluate_with_outputs;
+use mnist_mlp::internals::io::model::{load, save, ModelInfo};
+use mnist_mlp::internals::io::onnx::to_onnx;
+use mnist_mlp::internals::nn::arch::{Activation, Hidden, Init, Output};
+use mnist_mlp::internals::nn::params::Params;
+use mnist_mlp::internals::nn::workspace::Workspace;
+use mnist_mlp::internals::train::config::Normalise;
+use mnist_mlp::internals::train::TrainConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 

@@ -8,6 +8,8 @@
 //! to /dev/null itself: were the code wrong, the test must not replace the
 //! machine's /dev/null.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::os::unix::fs::FileTypeExt;
@@ -17,7 +19,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::io::atomic_file::{write_atomically, AtomicFile};
+use mnist_mlp::internals::io::atomic_file::{write_atomically, AtomicFile};
 
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<_> = std::fs::read_dir(dir)

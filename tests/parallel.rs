@@ -5,16 +5,16 @@
 mod common;
 
 use common::{reference, synthetic_mnist};
-use mnist_mlp::data::batch::{gather, Normalisation};
-use mnist_mlp::data::dataset::Dataset;
-use mnist_mlp::nn::arch::{Activation, Cost, Hidden, Output};
-use mnist_mlp::nn::params::Params;
-use mnist_mlp::nn::workspace::Workspace;
-use mnist_mlp::optim::schedule::Schedule;
-use mnist_mlp::optim::Optimizer;
-use mnist_mlp::train::config::{Normalise, AUTO_THREADS};
-use mnist_mlp::train::team::SHARED_LAYER_WEIGHTS;
-use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::internals::data::batch::{gather, Normalisation};
+use mnist_mlp::internals::data::dataset::Dataset;
+use mnist_mlp::internals::nn::arch::{Activation, Cost, Hidden, Output};
+use mnist_mlp::internals::nn::params::Params;
+use mnist_mlp::internals::nn::workspace::Workspace;
+use mnist_mlp::internals::optim::schedule::Schedule;
+use mnist_mlp::internals::optim::Optimizer;
+use mnist_mlp::internals::train::config::{Normalise, AUTO_THREADS};
+use mnist_mlp::internals::train::team::SHARED_LAYER_WEIGHTS;
+use mnist_mlp::internals::train::{TrainConfig, Trainer};
 use ndarray::s;
 
 const SAMPLES: usize = 500;
@@ -69,10 +69,7 @@ fn every_option() -> Vec<(String, TrainConfig)> {
         ("H=30 batch 128".to_string(), config(1, &[30], 128)),
     ];
     for activation in [Activation::Relu, Activation::Tanh] {
-        for optimizer in <Optimizer as clap::ValueEnum>::value_variants()
-            .iter()
-            .copied()
-        {
+        for optimizer in Optimizer::ALL.iter().copied() {
             all.push((
                 format!("{activation} softmax {optimizer} dropout wd, 256-{wide}"),
                 TrainConfig {

@@ -1,13 +1,17 @@
 //! Accuracy charts as a reader sees them: drawn onto a backend that records
 //! every text and stroke, so the tests can ask where things went.
 
+#![cfg(feature = "plot")]
+
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
 use ab_glyph::{Font, FontRef, ScaleFont};
-use mnist_mlp::io::metrics::EpochReport;
-use mnist_mlp::io::plot::{chart, distinct_names, run_curves, Curve, Glyphs, CURVES_SIZE};
+use mnist_mlp::internals::io::metrics::EpochReport;
+use mnist_mlp::internals::io::plot::{
+    chart, distinct_names, run_curves, Curve, Glyphs, CURVES_SIZE,
+};
 use plotters::prelude::*;
 use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{
@@ -115,6 +119,7 @@ fn run(
             let acc = (start + (end - start) * t) / 100.0;
             EpochReport {
                 epoch,
+                last_epoch: epochs,
                 lr: 1.0,
                 train_loss: 0.1,
                 train_acc: acc,
@@ -376,6 +381,7 @@ fn a_run_with_validation_gets_a_dotted_validation_curve() {
     for epoch in 1..=3 {
         reports.push(EpochReport {
             epoch,
+            last_epoch: 3,
             lr: 1.0,
             train_loss: 0.1,
             train_acc: 0.9,
@@ -394,7 +400,7 @@ fn a_run_with_validation_gets_a_dotted_validation_curve() {
     assert_eq!(curves.len(), 3);
     let val = &curves[2];
     assert_eq!(val.label, "a val");
-    assert_eq!(val.line, mnist_mlp::io::plot::Line::Dotted);
+    assert_eq!(val.line, mnist_mlp::internals::io::plot::Line::Dotted);
     assert_eq!(val.points, vec![(1.0, 81.0), (2.0, 82.0), (3.0, 83.0)]);
     // Without validation, just test and train.
     for r in &mut reports {

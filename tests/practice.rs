@@ -2,14 +2,16 @@
 //! checkpoints that resume bit for bit, augmentation that keeps runs
 //! reproducible, presets, and one-line errors for settings that cannot work.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::path::Path;
 use std::process::Output;
 
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::io::model;
-use mnist_mlp::train::{checkpoint, run, TrainConfig, Trainer};
+use mnist_mlp::internals::io::model;
+use mnist_mlp::internals::train::{checkpoint, run, TrainConfig, Trainer};
 use mnist_mlp::Error;
 
 fn stdout(output: &Output) -> String {
@@ -110,7 +112,7 @@ fn a_run_resumed_from_a_checkpoint_goes_on_bit_for_bit() {
         config.set(key, value).unwrap();
     }
     config.epochs = 4;
-    let mut mnist = mnist_mlp::load_mnist(data.path()).unwrap();
+    let mut mnist = mnist_mlp::internals::data::dataset::load_mnist(data.path()).unwrap();
     mnist.hold_out(config.validation);
     let mut trainer = Trainer::new(config, &mnist.train).unwrap();
     let killed = run(&mut trainer, &mnist, &mut (), |trainer, report| {

@@ -1,6 +1,8 @@
 //! Pictures of digits become MNIST-like 28×28 images: inverted when dark on
 //! light, scaled into 20×20, centred by mass; then classified.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -8,7 +10,7 @@ use std::process::Command;
 
 use common::{synthetic_mnist, write_mnist_dir};
 use image::{GrayImage, Luma};
-use mnist_mlp::data::picture::to_mnist_layout;
+use mnist_mlp::internals::data::picture::to_mnist_layout;
 
 /// A thick "L" of ink on a large canvas, away from the centre.
 fn picture(dark_on_light: bool) -> GrayImage {
@@ -316,8 +318,8 @@ fn a_digit_written_by_show_with_its_title_band_is_read_as_the_bare_digit() {
     // The band is left out: the layout is the bare digit's, to resampling.
     for (t, p) in titled.iter().zip(&plain) {
         let (t, p) = (
-            mnist_mlp::data::picture::mnist_like(t).unwrap(),
-            mnist_mlp::data::picture::mnist_like(p).unwrap(),
+            mnist_mlp::internals::data::picture::mnist_like(t).unwrap(),
+            mnist_mlp::internals::data::picture::mnist_like(p).unwrap(),
         );
         let off = t
             .iter()
@@ -348,12 +350,12 @@ fn predict_says_when_no_output_backs_a_digit() {
     let dir = tempfile::tempdir().unwrap();
     let trained = trained_model(dir.path());
     // The same model with every output pushed to σ(−1) = 0.27.
-    let (mut params, info) = mnist_mlp::io::model::load(&trained).unwrap();
+    let (mut params, info) = mnist_mlp::internals::io::model::load(&trained).unwrap();
     let last = params.layers.last_mut().unwrap();
     last.w.fill(0.0);
     last.b.fill(-1.0);
     let doubtful = dir.path().join("doubtful.safetensors");
-    mnist_mlp::io::model::save(&doubtful, &params, &info).unwrap();
+    mnist_mlp::internals::io::model::save(&doubtful, &params, &info).unwrap();
     let png = dir.path().join("digit.png");
     picture(true).save(&png).unwrap();
     let sure = predict_json(&trained, std::slice::from_ref(&png));

@@ -1,6 +1,7 @@
 //! Every thread that computes flushes subnormal floats to zero (FTZ and
 //! DAZ), and gives its caller's thread back as it found it.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
 #![cfg(target_arch = "x86_64")]
 
 mod common;
@@ -8,15 +9,14 @@ mod common;
 use std::hint::black_box;
 
 use common::synthetic_mnist;
-use mnist_mlp::app::eval::evaluate;
-use mnist_mlp::data::batch::Normalisation;
-use mnist_mlp::data::picture::classify;
-use mnist_mlp::io::model::ModelInfo;
-use mnist_mlp::nn::arch::{Activation, Hidden};
-use mnist_mlp::nn::params::Params;
-use mnist_mlp::nn::subnormals::{flush_subnormals, flushing};
-use mnist_mlp::train::observer::{Observer, Phase};
-use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::internals::data::batch::Normalisation;
+use mnist_mlp::internals::io::model::ModelInfo;
+use mnist_mlp::internals::nn::arch::{Activation, Hidden};
+use mnist_mlp::internals::nn::params::Params;
+use mnist_mlp::internals::nn::subnormals::{flush_subnormals, flushing};
+use mnist_mlp::internals::train::observer::{Observer, Phase};
+use mnist_mlp::internals::train::{TrainConfig, Trainer};
+use mnist_mlp::Model;
 use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
 
@@ -131,10 +131,10 @@ fn the_subnormal_sensitive_model_tells_flushed_from_unflushed() {
     // Guards the two tests below: unflushed, this model's cost is not
     // 10·ln 2, so they can fail.
     let (params, info) = subnormal_sensitive_model();
-    let mut ws = mnist_mlp::nn::workspace::Workspace::new(1, &params.sizes(), false);
+    let mut ws = mnist_mlp::internals::nn::workspace::Workspace::new(1, &params.sizes(), false);
     let data = synthetic_mnist(10, 1);
-    mnist_mlp::data::batch::gather(&mut ws, &data.test, 0..1, info.normalisation);
-    mnist_mlp::nn::network::forward(&params, &info.arch(), &mut ws);
+    mnist_mlp::internals::data::batch::gather(&mut ws, &data.test, 0..1, info.normalisation);
+    mnist_mlp::internals::nn::network::forward(&params, &info.arch(), &mut ws);
     assert!(
         ws.a_out[[0, 0]] > 0.52,
         "unflushed output {}",
@@ -148,7 +148,11 @@ fn evaluation_threads_flush() {
     let data = synthetic_mnist(100, 200);
     let per_sample = 10.0 * std::f64::consts::LN_2;
     // The CLI's `eval`, on the caller's thread.
-    let report = evaluate(&params, &info, &data.test);
+    let model = Model {
+        params: params.clone(),
+        info: info.clone(),
+    };
+    let report = model.evaluate(&data.test);
     assert!(
         (report.loss - per_sample).abs() < 1e-6,
         "eval loss {}",
@@ -174,7 +178,10 @@ fn evaluation_threads_flush() {
 #[test]
 fn prediction_flushes() {
     let (params, info) = subnormal_sensitive_model();
-    let (_, outputs) = classify(&params, &info, vec![128; 784]);
+    let outputs = Model { params, info }
+        .classify(&[128; 784])
+        .unwrap()
+        .outputs;
     assert!(outputs.iter().all(|&a| a == 0.5), "outputs {outputs:?}");
     assert!(!flushing());
 }

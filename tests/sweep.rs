@@ -3,19 +3,21 @@
 //! interrupted sweep keeps its finished runs, and folders of another grid
 //! are refused.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::app::sweep::grid::{Grid, Shard};
-use mnist_mlp::app::sweep::report::write_outputs;
-use mnist_mlp::app::sweep::store::{Finished, RunRecord};
-use mnist_mlp::app::sweep::{sweep, SweepOptions};
-use mnist_mlp::app::DataLocation;
-use mnist_mlp::io::metrics::EpochReport;
-use mnist_mlp::io::plot::CURVES_SIZE;
+use mnist_mlp::internals::app::sweep::grid::{Grid, Shard};
+use mnist_mlp::internals::app::sweep::report::write_outputs;
+use mnist_mlp::internals::app::sweep::store::{Finished, RunRecord};
+use mnist_mlp::internals::app::sweep::{sweep, SweepOptions};
+use mnist_mlp::internals::app::DataLocation;
+use mnist_mlp::internals::io::metrics::EpochReport;
+use mnist_mlp::internals::io::plot::CURVES_SIZE;
 
 fn png_size(path: &Path) -> (u32, u32) {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
@@ -479,6 +481,7 @@ fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
     // Finished runs made up, not trained: only the titles are in question.
     let report = |epoch| EpochReport {
         epoch,
+        last_epoch: 3,
         lr: 1.0,
         train_loss: 0.2,
         train_acc: 0.9,
@@ -545,7 +548,7 @@ fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
 
 #[test]
 fn a_second_sweep_into_a_held_folder_is_refused_at_once_and_a_kill_releases_it() {
-    use mnist_mlp::app::sweep::store::{lock_folder, LOCK_FILE};
+    use mnist_mlp::internals::app::sweep::store::{lock_folder, LOCK_FILE};
     let data = data_dir();
     let out = tempfile::tempdir().unwrap();
     let out_arg = out.path().to_str().unwrap();

@@ -5,6 +5,8 @@
 //! each run of a `sweep`. `.ci/tensorboard-check` reads the same files
 //! with TensorBoard's own reader.
 
+#![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -12,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
-use mnist_mlp::io::metrics::EpochReport;
-use mnist_mlp::io::tensorboard::{masked_crc32c, EventWriter, CONFIG_TAG, FILE_VERSION};
+use mnist_mlp::internals::io::metrics::EpochReport;
+use mnist_mlp::internals::io::tensorboard::{masked_crc32c, EventWriter, CONFIG_TAG, FILE_VERSION};
 
 /// CRC-32C bit by bit (reflected, polynomial 0x1EDC6F41), the slow way.
 fn crc32c(bytes: &[u8]) -> u32 {
@@ -418,6 +420,7 @@ fn a_resumed_run_writes_its_config_at_the_step_it_starts_from() {
 fn report(epoch: usize) -> EpochReport {
     EpochReport {
         epoch,
+        last_epoch: 3,
         lr: 0.5,
         train_loss: 0.25,
         train_acc: 0.9,

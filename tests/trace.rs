@@ -4,14 +4,14 @@
 mod common;
 
 use common::synthetic_mnist;
-use mnist_mlp::train::trace::Trace;
-use mnist_mlp::train::{TrainConfig, Trainer};
+use mnist_mlp::internals::train::trace::Trace;
+use mnist_mlp::internals::train::{TrainConfig, Trainer};
 
 fn traced(threads: usize, hidden: &[usize], batches: usize) -> (Trace, serde_json::Value) {
     let data = synthetic_mnist(600, 10);
     let config = TrainConfig {
         threads,
-        hidden: mnist_mlp::nn::arch::Hidden(hidden.to_vec()),
+        hidden: mnist_mlp::internals::nn::arch::Hidden(hidden.to_vec()),
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(config, &data.train).unwrap();

@@ -6,9 +6,7 @@ use std::path::Path;
 use crate::app::check_output_folder;
 use crate::data::batch::Normalisation;
 use crate::error::{Error, Result};
-use crate::io::atomic_file::write_atomically;
-use crate::io::model;
-use crate::io::onnx::to_onnx;
+use crate::model::Model;
 
 /// Writes the model at `model_path` as an ONNX graph to `onnx_path`
 /// (whole or not at all) and says on `out` what it wrote and how to feed
@@ -22,9 +20,10 @@ pub fn export_onnx(model_path: &Path, onnx_path: &Path, out: &mut impl Write) ->
             onnx_path.display()
         )));
     }
-    let (params, info) = model::load(model_path)?;
-    let bytes = to_onnx(&params, &info);
-    write_atomically(onnx_path, &bytes)?;
+    let model = Model::load(model_path)?;
+    model.export_onnx(onnx_path)?;
+    let bytes = std::fs::metadata(onnx_path).map_or(0, |m| m.len());
+    let info = &model.info;
     let feed = match info.normalisation {
         Normalisation::Fixed { .. } => "any batch size".to_string(),
         Normalisation::PerBatch => format!(
@@ -36,7 +35,7 @@ pub fn export_onnx(model_path: &Path, onnx_path: &Path, out: &mut impl Write) ->
         out,
         "wrote {} ({} bytes): {}; input pixels float32 [N, 784] 0..255 in {feed}; outputs probabilities [N, 10], digit [N]",
         onnx_path.display(),
-        bytes.len(),
+        bytes,
         info.arch().describe(),
     );
     Ok(())

@@ -2,14 +2,12 @@
 //! only turns arguments into these calls.
 
 pub mod bench;
-pub mod eval;
 pub mod export;
 pub mod sweep;
 pub mod train;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -17,16 +15,17 @@ use crate::data::dataset::{
     load_mnist, load_split, Dataset, Mnist, Source, CLASSES, TEST_IMAGES, TEST_LABELS,
     TRAIN_IMAGES, TRAIN_LABELS,
 };
-use crate::data::fetch::{default_mirrors, fetch_files, missing_files, FetchOptions};
-use crate::data::picture::{classify, mnist_like};
+pub use crate::data::fetch::DEFAULT_TIMEOUT;
+use crate::data::fetch::{fetch_files, fetch_source, missing_files, FetchOptions};
+use crate::data::picture::mnist_like;
 use crate::error::{Error, Result};
 use crate::io::atomic_file::check_writable;
 use crate::io::metrics::read_metrics;
-use crate::io::model;
 use crate::io::npy::write_npy_f32;
 use crate::io::plot::{
     digit_ascii, distinct_names, draw_curves, draw_digit, run_curves, write_digit_png, Line,
 };
+use crate::model::{Classification, Model};
 use crate::train::TrainConfig;
 
 /// Where a command's data is and whether it may be downloaded there.
@@ -61,14 +60,7 @@ impl DataLocation {
             self.dir.display(),
             self.source.name()
         );
-        let options = FetchOptions {
-            mirrors: default_mirrors(self.source),
-            timeout: DEFAULT_TIMEOUT,
-        };
-        fetch_files(&self.dir, &self.source.checksums(), &options, &mut |line| {
-            eprintln!("{line}")
-        })?;
-        Ok(())
+        fetch_source(&self.dir, self.source, &mut |line| eprintln!("{line}"))
     }
 
     pub fn load(&self) -> Result<Mnist> {
@@ -81,10 +73,6 @@ impl DataLocation {
         load_split(&self.dir, TEST_IMAGES, TEST_LABELS)
     }
 }
-
-/// How long one file's download from one mirror may take before the next
-/// mirror is tried.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Fails now, not after training, when a file could not be written there:
 /// a missing folder, one that refuses new files, a directory in the way.
@@ -112,15 +100,15 @@ pub fn eval(
     if let Some(path) = probabilities_out {
         check_output_folder(path)?;
     }
-    let (params, info) = model::load(model_path)?;
+    let model = Model::load(model_path)?;
     let test = data.load_test()?;
     let report = match probabilities_out {
         Some(path) => {
-            let (report, outputs) = crate::app::eval::evaluate_with_outputs(&params, &info, &test);
+            let (report, outputs) = model.evaluate_with_outputs(&test);
             write_npy_f32(path, test.len(), CLASSES, &outputs)?;
             report
         }
-        None => crate::app::eval::evaluate(&params, &info, &test),
+        None => model.evaluate(&test),
     };
     print_report(out, json, &report, report.text());
     Ok(())
@@ -220,10 +208,7 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
     }
     // Classified first, so that the picture's title can give the answer.
     let prediction = match &options.model {
-        Some(path) => {
-            let (params, info) = model::load(path)?;
-            Some(classify(&params, &info, set.image(options.index).to_vec()))
-        }
+        Some(path) => Some(Model::load(path)?.classify(set.image(options.index))?),
         None => None,
     };
     let mut title = format!(
@@ -231,8 +216,8 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
         options.index,
         set.label(options.index)
     );
-    if let Some((digit, _)) = &prediction {
-        title.push_str(&format!(", predicted {digit}"));
+    if let Some(prediction) = &prediction {
+        title.push_str(&format!(", predicted {}", prediction.digit));
     }
     if options.out.is_none() || options.ascii {
         let _ = write!(out, "{title}\n{}", digit_ascii(set, options.index));
@@ -245,7 +230,7 @@ pub fn show(options: &ShowOptions, out: &mut impl Write) -> Result<()> {
         }
         let _ = writeln!(out, "{title}: wrote {}", path.display());
     }
-    if let Some((digit, outputs)) = prediction {
+    if let Some(Classification { digit, outputs }) = prediction {
         let outputs: Vec<String> = outputs.iter().map(|a| format!("{a:.3}")).collect();
         let _ = writeln!(
             out,
@@ -319,13 +304,13 @@ pub fn fetch(data: &DataLocation, options: &FetchOptions, out: &mut impl Write) 
     Ok(())
 }
 
+/// The top output below which `predict` says it is unsure.
+pub const UNSURE_BELOW: f32 = 0.5;
+
 /// Classifies pictures of digits with a saved model: one line (or JSON
 /// object) per picture on `out`. A picture that cannot be read or shows no
 /// digit costs only its own line, on `err`, naming it; the others are still
 /// classified. Returns how many pictures failed.
-/// The top output below which `predict` says it is unsure.
-pub const UNSURE_BELOW: f32 = 0.5;
-
 pub fn predict(
     model_path: &Path,
     images: &[PathBuf],
@@ -333,7 +318,7 @@ pub fn predict(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<usize> {
-    let (params, info) = model::load(model_path)?;
+    let model = Model::load(model_path)?;
     let mut failed = 0;
     for path in images {
         let pixels = match mnist_like(path) {
@@ -344,7 +329,7 @@ pub fn predict(
                 continue;
             }
         };
-        let (digit, outputs) = classify(&params, &info, pixels);
+        let Classification { digit, outputs } = model.classify(&pixels)?;
         // Below one half the model backs no digit: the picture is likely
         // not one digit (several, none, or not a digit at all).
         let unsure = outputs[digit] < UNSURE_BELOW;

@@ -8,14 +8,12 @@ use indicatif::ProgressBar;
 
 use crate::app::{cap_threads, check_output_folder, progress_bar, DataLocation};
 use crate::error::{Error, Result};
-use crate::io::metrics::{count, MetricsWriter};
-use crate::io::model::{self, ModelInfo};
+use crate::io::metrics::{count, EpochReport, MetricsWriter};
 use crate::io::tensorboard::{self, EventWriter};
-use crate::train::checkpoint;
-use crate::train::config::{AUTO_THREADS, MAX_EPOCHS};
-use crate::train::observer::Observer;
+use crate::train::config::AUTO_THREADS;
+use crate::train::fit::{self, Resume, RunStart, TrainObserver, TrainOptions as LibraryOptions};
 use crate::train::preset;
-use crate::train::{run, RunSummary, TrainConfig, Trainer};
+use crate::train::{RunSummary, TrainConfig};
 
 /// The `train` subcommand's settings.
 #[derive(Debug, Clone)]
@@ -119,15 +117,59 @@ pub fn describe(config: &TrainConfig) -> String {
     line
 }
 
-/// Advances a progress bar on stderr, when there is one.
-struct Progress(Option<ProgressBar>);
+/// What `train` shows and writes as the run goes: the opening line and
+/// notes, a progress bar on a terminal, a line per epoch, the metrics file
+/// and TensorBoard events.
+struct Cli<'a, W> {
+    out: &'a mut W,
+    options: &'a TrainOptions,
+    notes: Vec<String>,
+    /// " | resuming checkpoint X after N epochs", or nothing.
+    resuming: String,
+    bar: Option<ProgressBar>,
+    metrics: Option<MetricsWriter>,
+    events: Option<EventWriter>,
+}
 
-impl Observer for Progress {
-    type Helper = ();
-    fn helper(&mut self, _thread: usize) {}
+impl<W: Write + Send> TrainObserver for Cli<'_, W> {
+    fn started(&mut self, start: &RunStart) -> Result<()> {
+        let (config, data) = (start.config, start.data);
+        let held_out = match &data.validation {
+            Some(v) => format!(" / {} validation", v.len()),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            self.out,
+            "{} | {} train{held_out} / {} test images from {}{}",
+            describe(config),
+            data.train.len(),
+            data.test.len(),
+            self.options.data.dir.display(),
+            self.resuming
+        );
+        for note in self.notes.drain(..) {
+            let _ = writeln!(self.out, "{note}");
+        }
+        // The settings at the step the run starts from: a resumed run's text
+        // at step 0 would make TensorBoard drop the first run's (it discards a
+        // tag's later steps when an earlier one arrives).
+        if let Some(dir) = &self.options.tensorboard {
+            let mut writer = EventWriter::create(dir)?;
+            writer.config(start.epochs_before, &describe(config), config)?;
+            let _ = writeln!(self.out, "tensorboard: {}", writer.path().display());
+            self.events = Some(writer);
+        }
+        self.bar = std::io::stderr().is_terminal().then(|| {
+            progress_bar(
+                data.train.len() as u64,
+                "{msg} {bar:40} {pos}/{len} images {per_sec}",
+            )
+        });
+        Ok(())
+    }
 
     fn epoch_started(&mut self, epoch: usize, last: usize, samples: usize) {
-        if let Some(bar) = &self.0 {
+        if let Some(bar) = &self.bar {
             bar.reset();
             bar.set_length(samples as u64);
             bar.set_message(format!("epoch {epoch}/{last}"));
@@ -135,15 +177,33 @@ impl Observer for Progress {
     }
 
     fn trained(&mut self, samples: usize) {
-        if let Some(bar) = &self.0 {
+        if let Some(bar) = &self.bar {
             bar.inc(samples as u64);
+        }
+    }
+
+    fn epoch_ended(&mut self, report: &EpochReport) -> Result<()> {
+        // Suspend the bar so the line lands on stdout, wherever that goes.
+        let line = report.line();
+        let out = &mut *self.out;
+        match &self.bar {
+            Some(bar) => bar.suspend(|| writeln!(out, "{line}")),
+            None => writeln!(out, "{line}"),
+        }
+        .ok();
+        if let Some(events) = self.events.as_mut() {
+            events.epoch(report)?;
+        }
+        match self.metrics.as_mut() {
+            Some(m) => m.write(report),
+            None => Ok(()),
         }
     }
 }
 
 /// Loads the data, trains, prints a line per epoch to `out` and, if asked,
 /// writes the JSONL metrics, TensorBoard events, checkpoints and the model.
-pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary> {
+pub fn train(options: &TrainOptions, out: &mut (impl Write + Send)) -> Result<RunSummary> {
     for path in [&options.save, &options.metrics_out, &options.checkpoint]
         .into_iter()
         .flatten()
@@ -158,26 +218,22 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
             "--checkpoint-every must be at least 1".into(),
         ));
     }
-    let resumed = options
-        .resume
-        .as_ref()
-        .map(|p| model::load_resumable(p))
-        .transpose()?;
+    let resume = options.resume.as_ref().map(Resume::load).transpose()?;
     let mut notes = Vec::new();
-    let mut config = match (&resumed, &options.resume) {
-        (Some((_, info, resumable)), Some(path)) => {
+    let mut config = match &resume {
+        Some(resume) => {
+            let info = &resume.model.info;
             // Epochs and threads are about this run, not the model; a
             // checkpoint goes on to the end of the run it interrupted.
-            let epochs = match resumable {
-                Some(r) => checkpoint::epochs_left(r, info.epochs_trained, path)?,
-                None => TrainConfig::default().epochs,
-            };
+            let epochs = resume
+                .epochs_left()?
+                .unwrap_or(TrainConfig::default().epochs);
             let base = TrainConfig {
                 epochs,
                 threads: TrainConfig::default().threads,
                 ..info.config.clone()
             };
-            let name = path.display().to_string();
+            let name = resume.path().display().to_string();
             let config = apply_overrides(base, &options.overrides, Some(&name), &mut notes)?;
             if config.epochs == 0 {
                 return Err(Error::Config(format!(
@@ -185,141 +241,78 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
                     info.epochs_trained
                 )));
             }
-            if info.epochs_trained + config.epochs > MAX_EPOCHS {
-                return Err(Error::Config(format!(
-                    "{name} has trained {} epochs; {} more would pass the {MAX_EPOCHS}-epoch limit",
-                    info.epochs_trained, config.epochs
-                )));
-            }
             config
         }
-        _ => apply_overrides(TrainConfig::default(), &options.overrides, None, &mut notes)?,
+        None => apply_overrides(TrainConfig::default(), &options.overrides, None, &mut notes)?,
     };
     config.validate()?;
     notes.extend(cap_threads(&mut config));
-    let mut data = options.data.load()?;
-    config.validate_split(data.train.len())?;
-    data.hold_out(config.validation);
-    let mut trainer = Trainer::new(config.clone(), &data.train)?;
-    let mut resuming = String::new();
-    if let (Some((params, info, resumable)), Some(path)) = (resumed, &options.resume) {
-        trainer.params = params;
-        trainer.normalisation = info.normalisation;
-        trainer.epochs_done = info.epochs_trained;
-        let what = match resumable {
-            Some(resumable) => {
-                checkpoint::restore(&mut trainer, resumable, path)?;
+    let resuming = match &resume {
+        Some(resume) => format!(
+            " | resuming {} {} after {}",
+            if resume.is_checkpoint() {
                 "checkpoint"
-            }
-            None => "model",
-        };
-        resuming = format!(
-            " | resuming {what} {} after {}",
-            path.display(),
-            count(info.epochs_trained, "epoch")
-        );
-    }
-    let epochs_before = trainer.epochs_done;
-    let mut metrics = options
+            } else {
+                "model"
+            },
+            resume.path().display(),
+            count(resume.model.info.epochs_trained, "epoch")
+        ),
+        None => String::new(),
+    };
+    let data = options.data.load()?;
+    let mut cli = Cli {
+        out,
+        options,
+        notes,
+        resuming,
+        bar: None,
+        metrics: None,
+        events: None,
+    };
+    let run_options = LibraryOptions {
+        resume,
+        checkpoint: options.checkpoint.clone(),
+        checkpoint_every: options.checkpoint_every,
+    };
+    let early_stop = config.early_stop;
+    cli.metrics = options
         .metrics_out
         .as_deref()
         .map(MetricsWriter::create)
         .transpose()?;
-    let held_out = match &data.validation {
-        Some(v) => format!(" / {} validation", v.len()),
-        None => String::new(),
-    };
-    let _ = writeln!(
-        out,
-        "{} | {} train{held_out} / {} test images from {}{resuming}",
-        describe(&config),
-        data.train.len(),
-        data.test.len(),
-        options.data.dir.display()
-    );
-    for note in notes {
-        let _ = writeln!(out, "{note}");
-    }
-    // The settings at the step the run starts from: a resumed run's text
-    // at step 0 would make TensorBoard drop the first run's (it discards a
-    // tag's later steps when an earlier one arrives).
-    let mut events = match &options.tensorboard {
-        Some(dir) => {
-            let mut writer = EventWriter::create(dir)?;
-            writer.config(epochs_before, &describe(&config), &config)?;
-            let _ = writeln!(out, "tensorboard: {}", writer.path().display());
-            Some(writer)
-        }
-        None => None,
-    };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        progress_bar(
-            data.train.len() as u64,
-            "{msg} {bar:40} {pos}/{len} images {per_sec}",
-        )
-    });
-    let mut progress = Progress(bar.clone());
-    let last_epoch = epochs_before + config.epochs;
-    let mut checkpointed = epochs_before;
-    let summary = run(&mut trainer, &data, &mut progress, |trainer, report| {
-        // Suspend the bar so the line lands on stdout, wherever that goes.
-        let line = report.line(last_epoch);
-        match &bar {
-            Some(bar) => bar.suspend(|| writeln!(out, "{line}")),
-            None => writeln!(out, "{line}"),
-        }
-        .ok();
-        if let Some(path) = &options.checkpoint {
-            if trainer.epochs_done % options.checkpoint_every == 0 {
-                checkpoint::save(path, trainer, report.test_acc)?;
-                checkpointed = trainer.epochs_done;
-            }
-        }
-        if let Some(events) = events.as_mut() {
-            events.epoch(report)?;
-        }
-        match metrics.as_mut() {
-            Some(m) => m.write(report),
-            None => Ok(()),
-        }
-    })?;
+    let summary = fit::train(config, &data, run_options, &mut cli);
+    let (bar, metrics) = (cli.bar, cli.metrics);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let last_test_acc = summary.reports.last().map_or(f64::NAN, |r| r.test_acc);
+    let summary = summary?;
     if let Some(path) = &options.checkpoint {
-        if checkpointed != trainer.epochs_done {
-            checkpoint::save(path, &trainer, last_test_acc)?;
-        }
         let _ = writeln!(
             out,
             "checkpoint {} holds epoch {}",
             path.display(),
-            trainer.epochs_done
+            summary.epochs_trained
         );
     }
     if let Some(m) = metrics {
         m.finish()?;
     }
     if summary.stopped_early {
-        if let Some(best) = &trainer.best {
+        if let Some(best) = &summary.best {
             let _ = writeln!(
                 out,
                 "early stop: validation accuracy has not improved for {} since epoch {} ({:.2}%)",
-                count(config.early_stop, "epoch"),
+                count(early_stop, "epoch"),
                 best.epoch,
                 100.0 * best.val_acc
             );
         }
     }
     if let Some(path) = &options.save {
-        match &trainer.best {
+        summary.model.save(path)?;
+        match &summary.best {
             Some(best) => {
-                let info = ModelInfo {
-                    epochs_trained: best.epoch,
-                    ..checkpoint::model_info(&trainer, best.test_acc)
-                };
-                model::save(path, &best.params, &info)?;
                 let _ = writeln!(
                     out,
                     "saved {}: the best epoch on validation, {} ({:.2}% validation, {:.2}% test)",
@@ -330,11 +323,6 @@ pub fn train(options: &TrainOptions, out: &mut impl Write) -> Result<RunSummary>
                 );
             }
             None => {
-                model::save(
-                    path,
-                    &trainer.params,
-                    &checkpoint::model_info(&trainer, last_test_acc),
-                )?;
                 let _ = writeln!(out, "saved {}", path.display());
             }
         }

@@ -19,7 +19,12 @@ pub enum Normalisation {
     PerBatch,
     /// x = (p − mean) / std, with the training set's figures on the 0..255
     /// scale, the same for every batch.
-    Fixed { mean: f32, std: f32 },
+    Fixed {
+        /// The training pixels' mean, 0..255.
+        mean: f32,
+        /// Their standard deviation.
+        std: f32,
+    },
 }
 
 impl Normalisation {
@@ -79,9 +84,13 @@ where
 /// Augmentation while gathering: the settings, what keys the draws, and
 /// the thread's buffers.
 pub struct Augmenting<'a> {
+    /// The redrawing settings.
     pub augment: &'a Augment,
+    /// The run's seed, which keys every draw.
     pub seed: u64,
+    /// The epoch, from 0, which keys the draws too.
     pub epoch: usize,
+    /// The thread's buffers for redrawing.
     pub scratch: &'a mut Scratch,
 }
 

@@ -26,6 +26,7 @@ pub enum Source {
 pub const DEBIAN_FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 impl Source {
+    /// The name `--dataset` takes.
     pub fn name(self) -> &'static str {
         match self {
             Source::Mnist => "mnist",
@@ -136,10 +137,12 @@ impl Dataset {
         Ok(Self { images, labels })
     }
 
+    /// Images in the set.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether the set has no image.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -154,10 +157,12 @@ impl Dataset {
         &self.images
     }
 
+    /// The label (0..9) of item `i`.
     pub fn label(&self, i: usize) -> u8 {
         self.labels[i]
     }
 
+    /// All labels, in item order.
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
@@ -184,12 +189,50 @@ impl Dataset {
 /// set to validate on, if any.
 #[derive(Debug, Clone)]
 pub struct Mnist {
+    /// The images trained on.
     pub train: Dataset,
+    /// Images held out of the training set to validate on, if any.
     pub validation: Option<Dataset>,
+    /// The images each epoch is tested on.
     pub test: Dataset,
 }
 
 impl Mnist {
+    /// The training and test sets, with no validation set.
+    pub fn new(train: Dataset, test: Dataset) -> Self {
+        Self {
+            train,
+            validation: None,
+            test,
+        }
+    }
+
+    /// Loads the four canonical IDX files (each plain or `.gz`) from `dir`.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Mnist> {
+        load_mnist(dir.as_ref())
+    }
+
+    /// Loads MNIST from where the program looks for it: `$MNIST_DIR`, else
+    /// `./data/mnist`.
+    pub fn load_default() -> Result<Mnist> {
+        load_mnist(&resolve_data_dir(None, Source::Mnist))
+    }
+
+    /// A copy with the last `n` training images held out as the validation
+    /// set (`n` = 0 holds none out).
+    pub fn holding_out(&self, n: usize) -> Mnist {
+        let keep = self.train.len().saturating_sub(n);
+        let part = |range: std::ops::Range<usize>| Dataset {
+            images: self.train.images[range.start * PIXELS..range.end * PIXELS].to_vec(),
+            labels: self.train.labels[range].to_vec(),
+        };
+        Mnist {
+            train: part(0..keep),
+            validation: (n > 0).then(|| part(keep..self.train.len())),
+            test: self.test.clone(),
+        }
+    }
+
     /// Moves the last `n` training images into the validation set
     /// (Nielsen's 50 000 / 10 000 split is `hold_out(10_000)`); 0 holds
     /// none out.
@@ -204,8 +247,11 @@ impl Mnist {
 
 /// The canonical file names, without `.gz`.
 pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+/// The training labels' file name.
 pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+/// The test images' file name.
 pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+/// The test labels' file name.
 pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 
 /// `--data-dir`, else the source's variable (`$MNIST_DIR`), else its

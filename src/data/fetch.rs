@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::data::dataset::{data_file, Source};
+use crate::data::dataset::{data_file, load_mnist, resolve_data_dir, Mnist, Source};
 use crate::data::idx::{gunzip, is_gzip, read_idx_bytes};
 use crate::error::{Error, Result};
 use crate::io::atomic_file::write_atomically;
@@ -193,4 +193,37 @@ pub fn missing_files(dir: &Path, source: Source) -> bool {
         .checksums()
         .iter()
         .any(|(name, _)| data_file(dir, name).is_none())
+}
+
+/// How long one file's download from one mirror may take before the next
+/// mirror is tried.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Downloads `source`'s four files into `dir` from the default mirrors
+/// (see [`fetch_files`]), `log` hearing a line per file downloaded.
+pub fn fetch_source(dir: &Path, source: Source, log: &mut dyn FnMut(&str)) -> Result<()> {
+    let options = FetchOptions {
+        mirrors: default_mirrors(source),
+        timeout: DEFAULT_TIMEOUT,
+    };
+    fetch_files(dir, &source.checksums(), &options, log).map(drop)
+}
+
+impl Mnist {
+    /// Loads MNIST from `dir`, first downloading the files it lacks from
+    /// public mirrors (verified by SHA-256; the folder is made if need
+    /// be).
+    pub fn fetch(dir: impl AsRef<Path>) -> Result<Mnist> {
+        let dir = dir.as_ref();
+        if missing_files(dir, Source::Mnist) {
+            fetch_source(dir, Source::Mnist, &mut |_| {})?;
+        }
+        load_mnist(dir)
+    }
+
+    /// [`Mnist::fetch`] into where the program looks: `$MNIST_DIR`, else
+    /// `./data/mnist`.
+    pub fn fetch_default() -> Result<Mnist> {
+        Mnist::fetch(resolve_data_dir(None, Source::Mnist))
+    }
 }

@@ -1,5 +1,5 @@
 //! Digits from ordinary pictures: any PNG or JPEG is turned into a 28×28
-//! image the way MNIST's were made, then classified.
+//! image the way MNIST's were made, for `Model::classify_picture`.
 //!
 //! MNIST digits are white on black, their bounding box scaled to fit 20×20
 //! (aspect kept), placed in a 28×28 field with their centre of mass at the
@@ -14,15 +14,9 @@ use std::path::Path;
 use image::imageops::{resize, FilterType};
 use image::{GrayImage, Luma};
 
-use crate::data::batch::gather;
-use crate::data::dataset::{Dataset, PIXELS};
+use crate::data::dataset::PIXELS;
 use crate::data::idx::{IMAGE_COLS, IMAGE_ROWS};
 use crate::error::{Error, Result};
-use crate::io::model::ModelInfo;
-use crate::nn::network::{forward, predictions};
-use crate::nn::params::Params;
-use crate::nn::subnormals::flush_subnormals;
-use crate::nn::workspace::Workspace;
 
 /// Pixels differing from the background by this much or less (0..255) are
 /// background when finding the digit's bounding box.
@@ -128,17 +122,4 @@ pub fn to_mnist_layout(picture: &GrayImage) -> Option<Vec<u8>> {
         field[fy as usize * IMAGE_COLS + fx as usize] = p[0];
     }
     Some(field)
-}
-
-/// The predicted digit and the ten outputs for one 28×28 image, normalised
-/// as the model's training data was (per-batch standardisation: on its own,
-/// a batch of one).
-pub fn classify(params: &Params, info: &ModelInfo, pixels: Vec<u8>) -> (usize, Vec<f32>) {
-    let _flush = flush_subnormals();
-    let single = Dataset::new(pixels, vec![0]).expect("784 pixels and a valid label");
-    let mut ws = Workspace::new(1, &params.sizes(), false);
-    gather(&mut ws, &single, 0..1, info.normalisation);
-    forward(params, &info.arch(), &mut ws);
-    let digit = predictions(&ws).next().expect("one row");
-    (digit, ws.a_out.row(0).to_vec())
 }

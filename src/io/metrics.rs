@@ -15,19 +15,33 @@ const MAX_METRICS_BYTES: u64 = 64 << 20;
 /// scored just before its update); `test_*` a separate pass after it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EpochReport {
+    /// The epoch's number, from 1 (counting a resumed model's epochs).
     pub epoch: usize,
+    /// The run's last epoch: the `N` of `epoch 3/N`. Not written to the
+    /// metrics file; read back as the file's last epoch.
+    #[serde(skip)]
+    pub last_epoch: usize,
+    /// The learning rate the epoch started at.
     pub lr: f32,
+    /// Mean cost per training image, over the epoch as it trained.
     pub train_loss: f64,
+    /// Training accuracy, a fraction, over the epoch as it trained.
     pub train_acc: f64,
     /// The held-out part of the training set, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Validation accuracy, a fraction, when there is a validation set.
     pub val_acc: Option<f64>,
+    /// Mean cost per test image, after the epoch.
     pub test_loss: f64,
+    /// Test accuracy, a fraction, after the epoch.
     pub test_acc: f64,
+    /// Seconds spent training the epoch.
     pub train_seconds: f64,
+    /// Seconds spent evaluating after it.
     pub eval_seconds: f64,
+    /// Whether the epoch ended diverged (see `RunSummary::diverged`).
     pub diverged: bool,
     /// Share of sigmoid output units with |z| > 15 over the epoch's
     /// training batches.
@@ -38,7 +52,8 @@ pub struct EpochReport {
 
 impl EpochReport {
     /// The line printed after each epoch.
-    pub fn line(&self, epochs: usize) -> String {
+    pub fn line(&self) -> String {
+        let epochs = self.last_epoch;
         let width = epochs.to_string().len();
         let validation = match (self.val_loss, self.val_acc) {
             (Some(loss), Some(acc)) => {
@@ -70,18 +85,21 @@ pub struct MetricsWriter {
 }
 
 impl MetricsWriter {
+    /// Starts the file at `path` (written whole by `finish`).
     pub fn create(path: &Path) -> Result<Self> {
         Ok(Self {
             file: AtomicFile::create(path)?,
         })
     }
 
+    /// Adds one epoch's line.
     pub fn write(&mut self, report: &EpochReport) -> Result<()> {
         let mut line = serde_json::to_vec(report).expect("reports serialise");
         line.push(b'\n');
         self.file.write_all(&line)
     }
 
+    /// Puts the file in place.
     pub fn finish(self) -> Result<()> {
         self.file.commit()
     }
@@ -111,6 +129,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
         };
         reports.push(EpochReport {
             epoch: number("epoch", true)? as usize,
+            last_epoch: 0,
             lr: number("lr", false)? as f32,
             train_loss: number("train_loss", false)?,
             train_acc: number("train_acc", true)?,
@@ -142,6 +161,10 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
             "{}: no metrics in the file",
             path.display()
         )));
+    }
+    let last_epoch = reports.iter().map(|r| r.epoch).max().unwrap_or(0);
+    for report in &mut reports {
+        report.last_epoch = last_epoch;
     }
     Ok(reports)
 }

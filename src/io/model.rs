@@ -2,7 +2,7 @@
 //! `safetensors`/PyTorch and from candle.
 //!
 //! Tensors (f32, little-endian, row-major), for layers i = 0..L−1:
-//!   layers.{i}.weight [out, in]   layers.{i}.bias [out]
+//!   layers.{i}.weight [out, in]   layers.{i}.bias \[out\]
 //! so that each layer computes f(W·x + b) for a normalised x, f the hidden
 //! activation, the output units on the last.
 //! `__metadata__` (all strings): format, hidden (`800-800`), activation,
@@ -33,6 +33,7 @@ use crate::nn::arch::{Arch, Hidden};
 use crate::nn::params::{Layer, Params};
 use crate::train::config::{Normalise, TrainConfig};
 
+/// The format the metadata names.
 pub const FORMAT: &str = "mnist-mlp/2";
 
 /// Larger than any model worth keeping (784-4096-4096-4096-10 is 180 MB),
@@ -44,12 +45,16 @@ pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 pub struct ModelInfo {
     /// The settings it was trained with, its architecture among them.
     pub config: TrainConfig,
+    /// How pixels were scaled to inputs when it trained.
     pub normalisation: Normalisation,
+    /// Epochs it was trained for.
     pub epochs_trained: usize,
+    /// Its test accuracy when saved, a fraction in 0..1.
     pub test_accuracy: f64,
 }
 
 impl ModelInfo {
+    /// Its architecture.
     pub fn arch(&self) -> Arch {
         self.config.arch()
     }
@@ -67,6 +72,7 @@ pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 pub struct Resumable {
     /// The training state, as JSON.
     pub state: String,
+    /// The extra tensors, by name.
     pub tensors: Vec<NamedTensor>,
 }
 

@@ -7,13 +7,16 @@ use std::str::FromStr;
 use crate::data::dataset::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
 
-/// Implements `Display` as the name clap and serde use for the variant.
+/// Implements `Display` as the variant's serde name, which is the name the
+/// command line takes too (clap's and serde's are both kebab-case).
 macro_rules! display_as_value_name {
     ($($t:ty),*) => {$(
         impl std::fmt::Display for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let value = clap::ValueEnum::to_possible_value(self).expect("no variant is skipped");
-                f.write_str(value.get_name())
+                match serde_json::to_value(self) {
+                    Ok(serde_json::Value::String(name)) => f.write_str(&name),
+                    _ => unreachable!("a unit variant serialises as its name"),
+                }
             }
         }
     )*};
@@ -75,20 +78,21 @@ impl From<Hidden> for String {
 }
 
 /// The activation of every hidden unit.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Activation {
+    /// 1 / (1 + e^−z): the tutorial's.
     Sigmoid,
+    /// max(0, z).
     Relu,
+    /// tanh z.
     Tanh,
 }
 
 /// The output units.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Output {
     /// Ten independent σ units (the tutorial).
@@ -98,26 +102,25 @@ pub enum Output {
 }
 
 /// The cost of one sample (see `cost.rs`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Cost {
-    #[value(alias = "quad")]
+    #[cfg_attr(feature = "cli", value(alias = "quad"))]
     #[serde(alias = "quad")]
+    /// ½‖a − y‖², the tutorial's first cost.
     Quadratic,
     /// With sigmoid outputs the sum of ten binary cross-entropies; with
     /// softmax the log-likelihood cost, −ln a_label.
-    #[value(alias = "ce")]
+    #[cfg_attr(feature = "cli", value(alias = "ce"))]
     #[serde(alias = "ce")]
     CrossEntropy,
 }
 
 /// How the weights are drawn; biases are N(0, 1) whatever the choice, as in
 /// the tutorial.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
     /// N(0, 1).
@@ -147,9 +150,13 @@ impl Init {
 /// The architecture: enough to build the network and read a model back.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Arch {
+    /// Hidden layer widths.
     pub hidden: Hidden,
+    /// The hidden layers' activation.
     pub activation: Activation,
+    /// The output units.
     pub output: Output,
+    /// The cost the gradients come from.
     pub cost: Cost,
 }
 

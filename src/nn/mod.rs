@@ -14,14 +14,23 @@
 //! Every batched product is one `general_mat_mul`, which ndarray sends to
 //! OpenBLAS sgemm, writing into buffers allocated once.
 
+#[allow(missing_docs)] // internal: reached through `internals` only
 pub mod activation;
+#[allow(missing_docs)] // internal: reached through `internals` only
 pub mod aligned;
 pub mod arch;
+#[allow(missing_docs)] // internal: reached through `internals` only
 pub mod cost;
+#[allow(missing_docs)] // internal: reached through `internals` only
 pub mod dropout;
+#[allow(missing_docs)] // internal: reached through `internals` only
 pub mod fastmath;
+#[allow(missing_docs)] // internal: reached through `internals` only
 pub mod gemm;
+#[allow(missing_docs)] // internal: reached through `internals` only
 pub mod network;
 pub mod params;
+#[allow(missing_docs)] // internal: reached through `internals` only
 pub mod subnormals;
+#[allow(missing_docs)] // internal: reached through `internals` only
 pub mod workspace;

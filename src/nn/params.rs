@@ -18,6 +18,7 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// A layer of zeros from `inputs` to `outputs` units.
     pub fn zeros(inputs: usize, outputs: usize) -> Self {
         Self {
             w: aligned::zeros((outputs, inputs)),
@@ -25,17 +26,21 @@ impl Layer {
         }
     }
 
+    /// Its input width.
     pub fn inputs(&self) -> usize {
         self.w.ncols()
     }
 
+    /// Its output width.
     pub fn outputs(&self) -> usize {
         self.w.nrows()
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// Every layer's weights and biases: what a model is.
 pub struct Params {
+    /// Input layer first.
     pub layers: Vec<Layer>,
 }
 
@@ -96,6 +101,7 @@ impl Params {
             .collect()
     }
 
+    /// Whether every weight and bias is finite.
     pub fn is_finite(&self) -> bool {
         self.layers
             .iter()

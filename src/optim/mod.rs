@@ -24,25 +24,42 @@ use ndarray::{
     ArrayView, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, Dimension, Ix1, Ix2, Zip,
 };
 
+/// Adam's decay of the gradient's mean.
 pub const ADAM_BETA1: f32 = 0.9;
+/// Adam's decay of the gradient's square.
 pub const ADAM_BETA2: f32 = 0.999;
+/// Adam's guard against division by zero.
 pub const ADAM_EPSILON: f32 = 1e-8;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
+/// The update rule; each has its default rate (`default_lr`).
 pub enum Optimizer {
+    /// Plain gradient descent, the tutorial's.
     Sgd,
+    /// Heavy-ball momentum (`momentum` μ).
     Momentum,
+    /// Nesterov momentum.
     Nesterov,
+    /// Adam (β₁ 0.9, β₂ 0.999, ε 1e-8).
     Adam,
+    /// Adam with decoupled weight decay.
     Adamw,
 }
 
 crate::nn::arch::display_as_value_name!(Optimizer);
 
 impl Optimizer {
+    /// Every optimiser, in the order help lists them.
+    pub const ALL: [Optimizer; 5] = [
+        Optimizer::Sgd,
+        Optimizer::Momentum,
+        Optimizer::Nesterov,
+        Optimizer::Adam,
+        Optimizer::Adamw,
+    ];
+
     /// The learning rate when `--lr` is not given.
     pub fn default_lr(self) -> f32 {
         match self {
@@ -87,9 +104,13 @@ pub fn states<'a, D: Dimension>(
 /// Everything one batch's step needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Step {
+    /// The rule.
     pub optimizer: Optimizer,
+    /// This step's rate.
     pub lr: f32,
+    /// μ, for the momentum rules.
     pub momentum: f32,
+    /// The weight decay.
     pub weight_decay: f32,
     /// Steps taken so far, this one included (Adam's bias correction).
     pub t: u64,

@@ -15,15 +15,20 @@
 //! from 0 over the first W epochs; onecycle rises over W epochs, or the
 //! first 30% of the run when W is 0.
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
+/// How the learning rate changes over a run (see the module docs).
 pub enum Schedule {
+    /// lr / (1 + decay·epoch), the tutorial's.
     Tutorial,
+    /// lr throughout.
     Constant,
+    /// lr · factor^⌊epoch / every⌋.
     Step,
+    /// Down along a cosine to 0 at the end.
     Cosine,
+    /// Up over the warm-up, then down along a cosine (Smith's one cycle).
     Onecycle,
 }
 
@@ -32,13 +37,17 @@ crate::nn::arch::display_as_value_name!(Schedule);
 /// A schedule with its settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LrSchedule {
+    /// Which schedule.
     pub schedule: Schedule,
+    /// Its peak (or starting) rate.
     pub lr: f32,
     /// The tutorial schedule's decay.
     pub decay: f32,
     /// The step schedule's period in epochs and factor.
     pub step_every: usize,
+    /// The step schedule's factor.
     pub step_factor: f32,
+    /// Epochs of warm-up.
     pub warmup_epochs: f32,
     /// Epochs of the whole run, for cosine and onecycle.
     pub total_epochs: usize,

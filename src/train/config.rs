@@ -12,7 +12,8 @@ use crate::optim::schedule::{LrSchedule, Schedule};
 use crate::optim::Optimizer;
 
 /// How pixels are scaled to inputs (see `data/batch.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Normalise {
     /// Each batch to mean 0, std 1 (the tutorial).
@@ -23,46 +24,96 @@ pub enum Normalise {
 
 crate::nn::arch::display_as_value_name!(Normalise);
 
+/// Everything that defines a training run: the network, the optimiser and
+/// its schedule, the data handling, the epochs. `Default` is the
+/// tutorial's run (784-30-10 sigmoid, cross-entropy, SGD at lr 1 decaying
+/// as lr / (1 + 0.1·epoch), batches of 20, 30 epochs); change fields with
+/// struct-update syntax, or start from a [`Preset`](crate::Preset):
+///
+/// ```
+/// use mnist_mlp::{Activation, Hidden, Optimizer, Output, TrainConfig};
+///
+/// let config = TrainConfig {
+///     hidden: Hidden(vec![256, 128]),
+///     activation: Activation::Relu,
+///     output: Output::Softmax,
+///     optimizer: Optimizer::Adam,
+///     epochs: 3,
+///     ..TrainConfig::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
+///
+/// Every field is also a setting by name for [`TrainConfig::set`], which
+/// the command line's flags and sweep grids use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Hidden layer widths, input side first: `Hidden(vec![800, 800])` is
+    /// 784-800-800-10.
     pub hidden: Hidden,
+    /// The hidden layers' activation.
     pub activation: Activation,
+    /// The output units: sigmoid (each 0..1) or softmax (probabilities).
     pub output: Output,
+    /// The cost per sample the gradients come from.
     pub cost: Cost,
+    /// How the initial weights are drawn.
     pub init: Init,
+    /// The update rule.
     pub optimizer: Optimizer,
     /// The learning rate; `None` takes the optimiser's default
-    /// (`Optimizer::default_lr`).
+    /// (`Optimizer::default_lr`: 1 for SGD, 0.1 with momentum, 0.001 for
+    /// Adam), each for the mean gradient of a batch.
     pub lr: Option<f32>,
+    /// The momentum and Nesterov optimisers' μ, in [0, 1).
     pub momentum: f32,
+    /// L2 weight decay per step, scaled by the rate (decoupled for AdamW).
     pub weight_decay: f32,
-    /// Probability of dropping each hidden unit while training.
+    /// Probability of dropping each hidden unit while training, in [0, 1).
     pub dropout: f32,
+    /// How pixels are scaled to inputs.
     pub normalise: Normalise,
+    /// How the learning rate changes over the run.
     pub schedule: Schedule,
     /// The tutorial schedule's decay: epoch e runs at lr / (1 + decay·e).
     pub lr_decay: f32,
+    /// The step schedule's period, in epochs.
     pub step_every: usize,
+    /// The step schedule's factor at each step, in (0, 1].
     pub step_factor: f32,
+    /// Epochs (fractions allowed) over which constant, step and cosine
+    /// rates ramp up linearly from 0, and onecycle's rises (0: its first
+    /// 30% of the run).
     pub warmup_epochs: f32,
+    /// Epochs to train, 1 to `MAX_EPOCHS`.
     pub epochs: usize,
+    /// Images per mini-batch (the last of an epoch may be shorter).
     pub batch_size: usize,
+    /// Seeds the initial weights, the shuffling, dropout and augmentation:
+    /// the same seed gives the same run bit for bit.
     pub seed: u64,
-    /// Training threads; `AUTO_THREADS` lets each epoch measure one thread
-    /// against two and keep the faster (see `Trainer::train_on`).
+    /// Training threads; `AUTO_THREADS` (0) lets each epoch measure one thread
+    /// against two and keep the faster (see `Trainer::train_on`). One and
+    /// two threads give identical results.
     pub threads: usize,
     /// Training images held out, from the end of the training set, to
-    /// validate on.
+    /// validate on; 0 holds none out.
     pub validation: usize,
     /// Stop when validation accuracy has not improved for this many
-    /// epochs; 0 never stops early.
+    /// epochs; 0 never stops early. Needs `validation`.
     pub early_stop: usize,
-    /// Augmentation (`data/augment.rs`); zeros leave the images as they are.
+    /// Augmentation: the largest shift of a training image, in pixels
+    /// (0 to 9).
     pub augment_shift: usize,
+    /// Augmentation: the largest rotation, in degrees.
     pub augment_rotate: f32,
+    /// Augmentation: the largest relative change of scale, in [0, 0.5).
     pub augment_scale: f32,
+    /// Augmentation: elastic distortion's strength α, in pixels (0 for
+    /// none).
     pub augment_elastic: f32,
+    /// Augmentation: elastic distortion's smoothness σ, in pixels.
     pub augment_elastic_sigma: f32,
 }
 
@@ -122,6 +173,7 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The network's shape: hidden widths, activation, output and cost.
     pub fn arch(&self) -> Arch {
         Arch {
             hidden: self.hidden.clone(),
@@ -155,6 +207,7 @@ impl TrainConfig {
         .then_some(augment)
     }
 
+    /// The learning rate: `lr`, or the optimiser's default.
     pub fn lr(&self) -> f32 {
         self.lr.unwrap_or(self.optimizer.default_lr())
     }
@@ -172,8 +225,18 @@ impl TrainConfig {
         }
     }
 
-    /// Sets the field `key` (`batch-size` or `batch_size`) from its text,
-    /// as a flag or a sweep axis would give it.
+    /// Sets the field `key` from its text, as a flag or a sweep axis
+    /// would give it. The keys are the field names, with `-` or `_`
+    /// (`batch-size` or `batch_size`, a leading `--` allowed): `hidden`
+    /// (`800-800`), `activation`, `output`, `cost`, `init`, `optimizer`,
+    /// `lr`, `momentum`, `weight_decay`, `dropout`, `normalise`,
+    /// `schedule`, `lr_decay`, `step_every`, `step_factor`,
+    /// `warmup_epochs`, `epochs`, `batch_size`, `seed`, `threads` (a
+    /// number or `auto`), `validation`, `early_stop`, `augment_shift`,
+    /// `augment_rotate`, `augment_scale`, `augment_elastic`,
+    /// `augment_elastic_sigma`. Names of values are as the command line
+    /// takes them (`relu`, `adam`, `onecycle`). An unknown key or a value
+    /// that does not parse is an error naming it.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let field = key.trim_start_matches("--").replace('-', "_");
         let mut object = serde_json::to_value(&*self).expect("configs serialise");

@@ -8,6 +8,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::error::Result;
+use crate::io::metrics::EpochReport;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Batch gather, u8 → f32 and standardisation.
@@ -78,6 +81,12 @@ pub trait Observer: Send {
 
     /// `samples` more samples have been trained on.
     fn trained(&mut self, _samples: usize) {}
+
+    /// An epoch has ended with these figures. An error stops the run and
+    /// is what it returns.
+    fn epoch_ended(&mut self, _report: &EpochReport) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Observer for () {
@@ -150,5 +159,10 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn trained(&mut self, samples: usize) {
         self.0.trained(samples);
         self.1.trained(samples);
+    }
+
+    fn epoch_ended(&mut self, report: &EpochReport) -> Result<()> {
+        self.0.epoch_ended(report)?;
+        self.1.epoch_ended(report)
     }
 }

@@ -1,13 +1,14 @@
 //! Presets: named partial configs, applied before the flags, which
 //! override them. Their figures are in the README (benches/presets.sh).
 
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::train::config::TrainConfig;
 
 /// A named set of settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// The tutorial's network and run: the defaults.
@@ -24,6 +25,28 @@ pub enum Preset {
 crate::nn::arch::display_as_value_name!(Preset);
 
 impl Preset {
+    /// Every preset, in the order help lists them.
+    pub const ALL: [Preset; 3] = [Preset::Tutorial, Preset::Fast, Preset::Best];
+
+    /// The preset's whole config: the defaults with its settings.
+    ///
+    /// ```
+    /// use mnist_mlp::{Preset, TrainConfig};
+    ///
+    /// let config = TrainConfig { validation: 10_000, early_stop: 2, ..Preset::Fast.config() };
+    /// assert_eq!(config.hidden.0, [512]);
+    /// assert_eq!(config.epochs, 4);
+    /// ```
+    pub fn config(self) -> TrainConfig {
+        let mut config = TrainConfig::default();
+        for (key, value) in self.settings() {
+            config
+                .set(key, value)
+                .expect("every preset's settings are valid (tested)");
+        }
+        config
+    }
+
     /// The settings, as (name, value) overrides of the defaults.
     pub fn settings(self) -> &'static [(&'static str, &'static str)] {
         match self {
@@ -64,16 +87,16 @@ impl Preset {
 pub fn expand(overrides: &[(String, String)]) -> Result<Vec<(String, String)>> {
     let mut expanded = Vec::new();
     for (_, name) in overrides.iter().filter(|(key, _)| key == "preset") {
-        let preset = Preset::from_str(name, true).map_err(|_| {
-            let names: Vec<String> = Preset::value_variants()
-                .iter()
-                .map(|p| p.to_string())
-                .collect();
-            Error::Config(format!(
-                "--preset {name}: expected one of {}",
-                names.join(", ")
-            ))
-        })?;
+        let preset = Preset::ALL
+            .into_iter()
+            .find(|p| p.to_string().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let names: Vec<String> = Preset::ALL.iter().map(|p| p.to_string()).collect();
+                Error::Config(format!(
+                    "--preset {name}: expected one of {}",
+                    names.join(", ")
+                ))
+            })?;
         expanded.extend(
             preset
                 .settings()
@@ -83,4 +106,16 @@ pub fn expand(overrides: &[(String, String)]) -> Result<Vec<(String, String)>> {
     }
     expanded.extend(overrides.iter().filter(|(key, _)| key != "preset").cloned());
     Ok(expanded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_makes_a_valid_config() {
+        for preset in Preset::ALL {
+            preset.config().validate().unwrap();
+        }
+    }
 }

@@ -11,12 +11,15 @@ use crate::data::batch::{gather, pixel_stats, Normalisation};
 use crate::data::dataset::{Dataset, Mnist};
 use crate::error::{Error, Result};
 use crate::io::metrics::EpochReport;
+use crate::io::model::ModelInfo;
+use crate::model::Model;
 use crate::nn::arch::Arch;
 use crate::nn::gemm::Form;
 use crate::nn::network::{forward, score, Score};
 use crate::nn::params::Params;
 use crate::nn::subnormals::flush_subnormals;
 use crate::nn::workspace::Workspace;
+use crate::train::checkpoint::model_info;
 use crate::train::config::{Normalise, TrainConfig, AUTO_THREADS};
 use crate::train::observer::Observer;
 use crate::train::team::{team_floats, OptimState, Pass, Team};
@@ -115,9 +118,13 @@ fn available_memory() -> Option<u128> {
 
 /// The network with its optimiser state, buffers and random stream.
 pub struct Trainer {
+    /// The run's settings.
     pub config: TrainConfig,
+    /// The weights being trained.
     pub params: Params,
+    /// The optimiser's state per parameter.
     pub state: OptimState,
+    /// How pixels become inputs.
     pub normalisation: Normalisation,
     /// Epochs trained so far: the schedule's position.
     pub epochs_done: usize,
@@ -143,9 +150,13 @@ pub struct Trainer {
 /// The epoch with the highest validation accuracy so far, and its weights.
 #[derive(Debug, Clone)]
 pub struct Best {
+    /// Its number, from 1.
     pub epoch: usize,
+    /// Its validation accuracy, a fraction.
     pub val_acc: f64,
+    /// Its test accuracy, a fraction.
     pub test_acc: f64,
+    /// Its weights.
     pub params: Params,
 }
 
@@ -447,10 +458,20 @@ impl Trainer {
     }
 }
 
-/// How a run ended.
+/// How a run ended, and the model it made.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
+    /// The model to keep: with a validation set, the best epoch's weights
+    /// on it; without, the last epoch's.
+    pub model: Model,
+    /// Each epoch's figures, in order.
     pub reports: Vec<EpochReport>,
+    /// The epoch with the highest validation accuracy, when the run had a
+    /// validation set.
+    pub best: Option<BestEpoch>,
+    /// Epochs trained in all: the last epoch's number, counting a resumed
+    /// model's epochs.
+    pub epochs_trained: usize,
     /// Why the last epoch counts as diverged, if it does.
     pub diverged: Option<String>,
     /// Why the last epoch did not learn, if its weights did not move.
@@ -458,6 +479,44 @@ pub struct RunSummary {
     /// The run stopped early: validation accuracy had not improved for
     /// `early_stop` epochs.
     pub stopped_early: bool,
+}
+
+/// The best epoch on the validation set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BestEpoch {
+    /// Its number, from 1.
+    pub epoch: usize,
+    /// Its validation accuracy, a fraction in 0..1.
+    pub val_acc: f64,
+    /// Its test accuracy, a fraction in 0..1.
+    pub test_acc: f64,
+}
+
+impl RunSummary {
+    /// The last epoch's figures (a run trains at least one epoch).
+    pub fn last(&self) -> &EpochReport {
+        self.reports
+            .last()
+            .expect("a run trains at least one epoch")
+    }
+}
+
+/// The model a run keeps: the best epoch's weights on validation, else
+/// the last epoch's.
+fn kept_model(trainer: &Trainer, last_test_acc: f64) -> Model {
+    match &trainer.best {
+        Some(best) => Model {
+            params: best.params.clone(),
+            info: ModelInfo {
+                epochs_trained: best.epoch,
+                ..model_info(trainer, best.test_acc)
+            },
+        },
+        None => Model {
+            params: trainer.params.clone(),
+            info: model_info(trainer, last_test_acc),
+        },
+    }
 }
 
 /// Trains `trainer.config.epochs` more epochs, calling `on_epoch` with the
@@ -478,12 +537,8 @@ pub fn run(
     // Threads share out the layers (team.rs); OpenBLAS threading does not
     // pay at these shapes, so each product stays on its caller's thread.
     crate::blas::set_threads(1);
-    let mut summary = RunSummary {
-        reports: Vec::with_capacity(epochs),
-        diverged: None,
-        stalled: None,
-        stopped_early: false,
-    };
+    let mut reports = Vec::with_capacity(epochs);
+    let (mut diverged_at_end, mut stalled_at_end, mut stopped_early) = (None, None, false);
     let arch = trainer.config.arch();
     for _ in 0..epochs {
         let epoch = trainer.epochs_done;
@@ -520,6 +575,7 @@ pub fn run(
         };
         let report = EpochReport {
             epoch: epoch + 1,
+            last_epoch: trainer.total_epochs,
             lr,
             train_loss: train.mean_loss(),
             train_acc: train.accuracy(),
@@ -533,10 +589,11 @@ pub fn run(
             output_saturation: train.saturated_share(),
             weight_norms: norms_after,
         };
+        observer.epoch_ended(&report)?;
         on_epoch(trainer, &report)?;
-        summary.reports.push(report);
-        summary.diverged = diverged;
-        summary.stalled = match trouble {
+        reports.push(report);
+        diverged_at_end = diverged;
+        stalled_at_end = match trouble {
             Some(Trouble::Stalled(why)) => Some(why),
             _ => None,
         };
@@ -544,9 +601,24 @@ pub fn run(
             break;
         }
         if trainer.patience_ran_out() {
-            summary.stopped_early = true;
+            stopped_early = true;
             break;
         }
     }
-    Ok(summary)
+    let last_test_acc = reports
+        .last()
+        .map_or(f64::NAN, |r: &EpochReport| r.test_acc);
+    Ok(RunSummary {
+        model: kept_model(trainer, last_test_acc),
+        reports,
+        best: trainer.best.as_ref().map(|best| BestEpoch {
+            epoch: best.epoch,
+            val_acc: best.val_acc,
+            test_acc: best.test_acc,
+        }),
+        epochs_trained: trainer.epochs_done,
+        diverged: diverged_at_end,
+        stalled: stalled_at_end,
+        stopped_early,
+    })
 }

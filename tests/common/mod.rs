@@ -4,12 +4,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
 
-use mnist_mlp::data::dataset::{
+use mnist_mlp::internals::data::dataset::{
     Dataset, Mnist, CLASSES, PIXELS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
 };
-use mnist_mlp::data::idx::{encode_idx, IdxKind};
+use mnist_mlp::internals::data::idx::{encode_idx, IdxKind};
 
 /// A small deterministic generator, so fixtures need no RNG crate state.
 pub struct SplitMix(pub u64);
@@ -88,8 +87,8 @@ pub fn write_mnist_dir(dir: &Path, data: &Mnist, gzipped: bool) {
 /// The deep network the allocation checks use: two hidden layers (the
 /// second wide enough to be shared out by units), ReLU, softmax, Adam,
 /// dropout, weight decay and every kind of augmentation.
-pub fn deep_config() -> mnist_mlp::train::TrainConfig {
-    let mut config = mnist_mlp::train::TrainConfig::default();
+pub fn deep_config() -> mnist_mlp::internals::train::TrainConfig {
+    let mut config = mnist_mlp::internals::train::TrainConfig::default();
     for (key, value) in [
         ("hidden", "256-300"),
         ("activation", "relu"),
@@ -108,8 +107,9 @@ pub fn deep_config() -> mnist_mlp::train::TrainConfig {
 }
 
 /// Runs the binary with `args`, with no `$MNIST_DIR` from the caller.
-pub fn mnist_mlp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
+#[cfg(feature = "cli")]
+pub fn mnist_mlp(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mnist-mlp"))
         .args(args)
         .env_remove("MNIST_DIR")
         .output()

@@ -1,9 +1,9 @@
 //! The plain whole-network step, in f64 with textbook loops: what the fast
 //! paths (sgemm, shared-out slices, fused updates) are checked against.
 
-use mnist_mlp::data::dataset::CLASSES;
-use mnist_mlp::nn::arch::{Activation, Arch, Cost, Output};
-use mnist_mlp::nn::params::Params;
+use mnist_mlp::internals::data::dataset::CLASSES;
+use mnist_mlp::internals::nn::arch::{Activation, Arch, Cost, Output};
+use mnist_mlp::internals::nn::params::Params;
 use ndarray::{Array1, Array2};
 
 fn activate(activation: Activation, z: f64) -> f64 {

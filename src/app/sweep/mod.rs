@@ -20,7 +20,7 @@ use crate::data::dataset::Mnist;
 use crate::error::{Error, Result};
 use crate::io::tensorboard::{self, EventWriter};
 use crate::nn::subnormals::flush_subnormals;
-use crate::train::Trainer;
+use crate::train::{on_epoch, train, TrainOptions};
 use grid::{Grid, Run, Shard};
 use store::{Finished, RunRecord};
 
@@ -62,7 +62,6 @@ fn work(run: &Run) -> f64 {
 /// into `tensorboard/<run>` if asked.
 fn train_one(run: &Run, data: &Mnist, tensorboard: Option<&Path>) -> Result<Finished> {
     let started = Instant::now();
-    let mut trainer = Trainer::new(run.config.clone(), &data.train)?;
     let mut events = match tensorboard {
         Some(dir) => {
             let mut writer = EventWriter::create(&dir.join(&run.name))?;
@@ -76,10 +75,15 @@ fn train_one(run: &Run, data: &Mnist, tensorboard: Option<&Path>) -> Result<Fini
         }
         None => None,
     };
-    let summary = crate::train::run(&mut trainer, data, &mut (), |_, report| match &mut events {
-        Some(events) => events.epoch(report),
-        None => Ok(()),
-    })?;
+    let summary = train(
+        run.config.clone(),
+        data,
+        TrainOptions::default(),
+        &mut on_epoch(|report| match &mut events {
+            Some(events) => events.epoch(report),
+            None => Ok(()),
+        }),
+    )?;
     Ok(Finished {
         record: RunRecord {
             name: run.name.clone(),

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mnist_mlp::data::idx::{encode_idx, parse_idx, IdxKind};
+use mnist_mlp::internals::data::idx::{encode_idx, parse_idx, IdxKind};
 
 fuzz_target!(|bytes: &[u8]| {
     for kind in [IdxKind::Images, IdxKind::Labels] {

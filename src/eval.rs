@@ -11,10 +11,14 @@ use crate::nn::params::Params;
 use crate::nn::subnormals::flush_subnormals;
 use crate::nn::workspace::{flat, Workspace};
 
+/// How a model scores on a labelled set.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EvalReport {
+    /// Images scored.
     pub samples: usize,
+    /// Correct predictions over images, a fraction in 0..1.
     pub accuracy: f64,
+    /// The mean per-image cost (the model's own cost function).
     pub loss: f64,
     /// confusion[true digit][predicted digit] = count.
     pub confusion: [[usize; CLASSES]; CLASSES],
@@ -93,6 +97,8 @@ fn run(
 }
 
 impl EvalReport {
+    /// The report as `mnist-mlp eval` prints it: accuracy and loss, then
+    /// the confusion matrix with recall per row and precision per column.
     pub fn text(&self) -> String {
         let mut out = format!(
             "{} images: accuracy {:.2}%, loss {:.4}\nconfusion (rows: true digit, columns: predicted)\n     ",
