@@ -11,10 +11,9 @@ use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::io::model::{self, ModelInfo, NamedTensor, Resumable};
+use crate::io::model::{self, NamedTensor, Resumable};
 use crate::nn::params::Params;
 use crate::optim::Optimizer;
-use crate::train::config::TrainConfig;
 use crate::train::trainer::{Best, Trainer};
 
 const FORMAT: &str = "mnist-mlp-checkpoint/1";
@@ -41,23 +40,6 @@ struct BestEpoch {
     epoch: usize,
     val_acc: f64,
     test_acc: f64,
-}
-
-/// The model as `train --save` writes it: the rate it trained at, whatever
-/// the optimiser's default later, and the epochs of its whole run (a
-/// resumed run's config holds only the epochs that were left).
-pub fn model_info(trainer: &Trainer, test_accuracy: f64) -> ModelInfo {
-    let config = &trainer.config;
-    ModelInfo {
-        config: TrainConfig {
-            lr: Some(config.lr()),
-            epochs: trainer.total_epochs,
-            ..config.clone()
-        },
-        normalisation: trainer.normalisation,
-        epochs_trained: trainer.epochs_done,
-        test_accuracy,
-    }
 }
 
 fn state_name(layer: usize, part: &str, k: usize) -> String {
@@ -112,7 +94,7 @@ pub fn save(path: &Path, trainer: &Trainer, test_accuracy: f64) -> Result<()> {
     model::save_resumable(
         path,
         &trainer.params,
-        &model_info(trainer, test_accuracy),
+        &trainer.model_info(test_accuracy),
         Some(&resumable),
     )
 }

@@ -19,7 +19,6 @@ use crate::nn::network::{forward, score, Score};
 use crate::nn::params::Params;
 use crate::nn::subnormals::flush_subnormals;
 use crate::nn::workspace::Workspace;
-use crate::train::checkpoint::model_info;
 use crate::train::config::{Normalise, TrainConfig, AUTO_THREADS};
 use crate::train::observer::Observer;
 use crate::train::team::{team_floats, OptimState, Pass, Team};
@@ -174,6 +173,23 @@ fn team_for(config: &TrainConfig, threads: usize, input_form: Form) -> Team {
 }
 
 impl Trainer {
+    /// The model as `train --save` writes it: the rate it trained at, whatever
+    /// the optimiser's default later, and the epochs of its whole run (a
+    /// resumed run's config holds only the epochs that were left).
+    pub fn model_info(&self, test_accuracy: f64) -> ModelInfo {
+        let config = &self.config;
+        ModelInfo {
+            config: TrainConfig {
+                lr: Some(config.lr()),
+                epochs: self.total_epochs,
+                ..config.clone()
+            },
+            normalisation: self.normalisation,
+            epochs_trained: self.epochs_done,
+            test_accuracy,
+        }
+    }
+
     /// Checks `config`, refuses buffers that would not fit in memory, then
     /// draws the initial weights from the seed. Dataset normalisation takes
     /// its figures from `train`.
@@ -509,12 +525,12 @@ fn kept_model(trainer: &Trainer, last_test_acc: f64) -> Model {
             params: best.params.clone(),
             info: ModelInfo {
                 epochs_trained: best.epoch,
-                ..model_info(trainer, best.test_acc)
+                ..trainer.model_info(best.test_acc)
             },
         },
         None => Model {
             params: trainer.params.clone(),
-            info: model_info(trainer, last_test_acc),
+            info: trainer.model_info(last_test_acc),
         },
     }
 }
