@@ -10,11 +10,10 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{gzip, synthetic_mnist};
+use common::{gzip, names_in, synthetic_mnist};
 use mnist_mlp::internals::data::dataset::{
     load_mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
 };
@@ -150,15 +149,6 @@ fn start_server(files: HashMap<String, Vec<u8>>) -> String {
         }
     });
     base
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]

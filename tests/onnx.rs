@@ -9,10 +9,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Output as Run;
 
-use common::{mnist_mlp, synthetic, synthetic_mnist, write_mnist_dir};
+use common::{
+    assert_one_line_error, mnist_mlp, names_in, stderr, synthetic, synthetic_mnist, write_mnist_dir,
+};
 use mnist_mlp::internals::data::batch::{gather, Normalisation};
 use mnist_mlp::internals::data::dataset::{Dataset, CLASSES, PIXELS};
 use mnist_mlp::internals::eval::evaluate_with_outputs;
@@ -732,27 +732,6 @@ fn dataset_normalisation_does_not_depend_on_the_batch() {
 // ---------------------------------------------------------------------------
 // The command.
 
-fn stderr(output: &Run) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn assert_one_line_error(output: &Run, expect: &str) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(2), "stderr: {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.contains(expect), "expected {expect:?} in {err}");
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn export_writes_the_model_and_says_how_to_feed_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -774,7 +753,7 @@ fn export_writes_the_model_and_says_how_to_feed_it() {
     );
     let bytes = std::fs::read(&onnx).unwrap();
     assert_eq!(bytes, to_onnx(&params, &info));
-    assert_eq!(files_in(dir.path()), ["m.onnx", "m.safetensors"]);
+    assert_eq!(names_in(dir.path()), ["m.onnx", "m.safetensors"]);
 }
 
 #[test]
@@ -790,7 +769,7 @@ fn export_refuses_a_file_that_is_not_a_model_and_a_missing_folder() {
         onnx.to_str().unwrap(),
     ]);
     assert_one_line_error(&out, "notes.safetensors");
-    assert_eq!(files_in(dir.path()), ["notes.safetensors"]);
+    assert_eq!(names_in(dir.path()), ["notes.safetensors"]);
 
     let out = mnist_mlp(&[
         "export",
@@ -799,7 +778,7 @@ fn export_refuses_a_file_that_is_not_a_model_and_a_missing_folder() {
         onnx.to_str().unwrap(),
     ]);
     assert_one_line_error(&out, "absent.safetensors");
-    assert_eq!(files_in(dir.path()), ["notes.safetensors"]);
+    assert_eq!(names_in(dir.path()), ["notes.safetensors"]);
 
     let (params, info) = cases().swap_remove(1);
     let model_path = dir.path().join("m.safetensors");
@@ -811,7 +790,7 @@ fn export_refuses_a_file_that_is_not_a_model_and_a_missing_folder() {
         dir.path().join("missing/out.onnx").to_str().unwrap(),
     ]);
     assert_one_line_error(&out, "does not exist");
-    assert_eq!(files_in(dir.path()), ["m.safetensors", "notes.safetensors"]);
+    assert_eq!(names_in(dir.path()), ["m.safetensors", "notes.safetensors"]);
 
     // The model's own path, by another name, is refused and the model kept.
     let before = std::fs::read(&model_path).unwrap();
@@ -824,7 +803,7 @@ fn export_refuses_a_file_that_is_not_a_model_and_a_missing_folder() {
     ]);
     assert_one_line_error(&out, "the model itself");
     assert_eq!(std::fs::read(&model_path).unwrap(), before);
-    assert_eq!(files_in(dir.path()), ["m.safetensors", "notes.safetensors"]);
+    assert_eq!(names_in(dir.path()), ["m.safetensors", "notes.safetensors"]);
 
     let out = mnist_mlp(&["export", model_path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "--onnx is required");

@@ -18,17 +18,10 @@ use std::process::{Command, Output};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
+use common::{
+    assert_one_line_error, mnist_mlp, names_in, stderr, synthetic_mnist, write_mnist_dir,
+};
 use mnist_mlp::internals::io::atomic_file::{write_atomically, AtomicFile};
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 fn no_partial_files(dir: &Path) {
     let names = names_in(dir);
@@ -209,18 +202,6 @@ fn errors_name_the_path_given_not_the_temporary_file() {
 }
 
 // The binary, as users meet these cases.
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn assert_one_line_error(output: &Output, expect: &str) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains(expect), "expected {expect:?} in {err}");
-}
 
 fn trained_epochs(output: &Output) -> usize {
     String::from_utf8_lossy(&output.stdout)

@@ -11,9 +11,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
+use common::{mnist_mlp, stderr, synthetic_mnist, write_mnist_dir};
 use mnist_mlp::internals::io::metrics::EpochReport;
 use mnist_mlp::internals::io::tensorboard::{masked_crc32c, EventWriter, CONFIG_TAG, FILE_VERSION};
 
@@ -327,10 +326,6 @@ fn fixture_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     write_mnist_dir(dir.path(), &synthetic_mnist(400, 100), true);
     dir
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod onnx;
 #[cfg(feature = "plot")]
 #[allow(missing_docs)] // internal: reached through `internals` only
 pub mod plot;
+pub(crate) mod protobuf;
 #[allow(missing_docs)] // internal: reached through `internals` only
 pub mod read;
 pub mod tensorboard;

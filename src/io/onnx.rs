@@ -28,6 +28,7 @@
 use crate::data::batch::{fixed_scale_offset, Normalisation};
 use crate::data::dataset::{CLASSES, PIXELS};
 use crate::io::model::ModelInfo;
+use crate::io::protobuf::Message;
 use crate::nn::arch::{Activation, Output};
 use crate::nn::params::Params;
 
@@ -46,47 +47,6 @@ pub const DOUBLE: u64 = 11;
 
 /// AttributeProto.AttributeType values.
 const ATTRIBUTE_INT: u64 = 2;
-
-/// One protobuf message being written: fields appended in order.
-#[derive(Default)]
-struct Message(Vec<u8>);
-
-impl Message {
-    fn varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.0.push(value as u8 | 0x80);
-            value >>= 7;
-        }
-        self.0.push(value as u8);
-    }
-
-    fn key(&mut self, field: u32, wire_type: u8) {
-        self.varint(u64::from(field) << 3 | u64::from(wire_type));
-    }
-
-    /// An integer or enum field (wire type 0).
-    fn int(&mut self, field: u32, value: u64) -> &mut Self {
-        self.key(field, 0);
-        self.varint(value);
-        self
-    }
-
-    /// A bytes, string or message field (wire type 2).
-    fn bytes(&mut self, field: u32, bytes: &[u8]) -> &mut Self {
-        self.key(field, 2);
-        self.varint(bytes.len() as u64);
-        self.0.extend_from_slice(bytes);
-        self
-    }
-
-    fn string(&mut self, field: u32, s: &str) -> &mut Self {
-        self.bytes(field, s.as_bytes())
-    }
-
-    fn message(&mut self, field: u32, m: &Message) -> &mut Self {
-        self.bytes(field, &m.0)
-    }
-}
 
 /// A TensorProto holding `raw` (little-endian values) of type `data_type`.
 fn tensor(name: &str, dims: &[usize], data_type: u64, raw: Vec<u8>) -> Message {
@@ -285,7 +245,7 @@ pub fn to_onnx(params: &Params, info: &ModelInfo) -> Vec<u8> {
         entry.string(1, &key).string(2, &value);
         model.message(14, &entry); // metadata_props
     }
-    model.0
+    model.into_bytes()
 }
 
 /// What a reader of the graph needs to feed it, in a sentence.

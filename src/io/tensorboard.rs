@@ -29,6 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::io::metrics::EpochReport;
+use crate::io::protobuf::Message;
 use crate::train::config::TrainConfig;
 
 /// What the first record of every event file says.
@@ -62,97 +63,53 @@ fn frame_record(data: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&masked_crc32c(data).to_le_bytes());
 }
 
-/// A protobuf message being encoded: fields are appended in any order,
-/// which the format allows.
-#[derive(Default)]
-struct Message(Vec<u8>);
-
-/// Protobuf's wire types.
-const VARINT: u32 = 0;
-const FIXED64: u32 = 1;
-const LENGTH_DELIMITED: u32 = 2;
-const FIXED32: u32 = 5;
-
-impl Message {
-    fn varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.0.push(value as u8 | 0x80);
-            value >>= 7;
-        }
-        self.0.push(value as u8);
-    }
-
-    fn key(&mut self, field: u32, wire_type: u32) {
-        self.varint(u64::from(field << 3 | wire_type));
-    }
-
-    fn uint(mut self, field: u32, value: u64) -> Self {
-        self.key(field, VARINT);
-        self.varint(value);
-        self
-    }
-
-    fn double(mut self, field: u32, value: f64) -> Self {
-        self.key(field, FIXED64);
-        self.0.extend_from_slice(&value.to_le_bytes());
-        self
-    }
-
-    fn float(mut self, field: u32, value: f32) -> Self {
-        self.key(field, FIXED32);
-        self.0.extend_from_slice(&value.to_le_bytes());
-        self
-    }
-
-    fn bytes(mut self, field: u32, value: &[u8]) -> Self {
-        self.key(field, LENGTH_DELIMITED);
-        self.varint(value.len() as u64);
-        self.0.extend_from_slice(value);
-        self
-    }
-
-    fn message(self, field: u32, value: Message) -> Self {
-        self.bytes(field, &value.0)
-    }
-}
-
 /// An `Event` at `step`, stamped now, with its `what` field set by `what`.
-fn event(step: u64, what: impl FnOnce(Message) -> Message) -> Message {
+fn event(step: u64, what: impl FnOnce(&mut Message)) -> Message {
     let wall_time = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    what(Message::default().double(1, wall_time).uint(2, step))
+    let mut event = Message::default();
+    event.double(1, wall_time).int(2, step);
+    what(&mut event);
+    event
 }
 
 /// An `Event` holding a `Summary` of `values`.
-fn summary_event(step: u64, values: Vec<Message>) -> Message {
-    let summary = values
-        .into_iter()
-        .fold(Message::default(), |summary, value| {
-            summary.message(1, value)
-        });
-    event(step, |e| e.message(5, summary))
+fn summary_event(step: u64, values: &[Message]) -> Message {
+    let mut summary = Message::default();
+    for value in values {
+        summary.message(1, value);
+    }
+    event(step, |e| {
+        e.message(5, &summary);
+    })
 }
 
 /// A scalar `Summary.Value`, as TensorBoard's scalar dashboard plots.
 fn scalar(tag: &str, value: f32) -> Message {
-    Message::default().bytes(1, tag.as_bytes()).float(2, value)
+    let mut scalar = Message::default();
+    scalar.string(1, tag).float(2, value);
+    scalar
 }
 
 /// A text `Summary.Value`: a scalar string tensor marked for the text
 /// plugin, which renders it as markdown.
 fn text(tag: &str, markdown: &str) -> Message {
-    let plugin = Message::default().bytes(1, b"text");
-    let metadata = Message::default().message(1, plugin);
-    let tensor = Message::default()
-        .uint(1, DT_STRING)
+    let mut plugin = Message::default();
+    plugin.string(1, "text");
+    let mut metadata = Message::default();
+    metadata.message(1, &plugin);
+    let mut tensor = Message::default();
+    tensor
+        .int(1, DT_STRING)
         // An empty shape: a scalar.
-        .message(2, Message::default())
-        .bytes(8, markdown.as_bytes());
-    Message::default()
-        .bytes(1, tag.as_bytes())
-        .message(9, metadata)
-        .message(8, tensor)
+        .message(2, &Message::default())
+        .string(8, markdown);
+    let mut text = Message::default();
+    text.string(1, tag)
+        .message(9, &metadata)
+        .message(8, &tensor);
+    text
 }
 
 /// This machine's name, as TensorBoard's own writers put in file names.
@@ -210,7 +167,9 @@ impl EventWriter {
             }
         };
         let mut writer = Self { file, path };
-        writer.write(&[event(0, |e| e.bytes(3, FILE_VERSION.as_bytes()))])?;
+        writer.write(&[event(0, |e| {
+            e.string(3, FILE_VERSION);
+        })])?;
         Ok(writer)
     }
 
@@ -223,14 +182,14 @@ impl EventWriter {
     fn write(&mut self, events: &[Message]) -> Result<()> {
         let mut records = Vec::new();
         for event in events {
-            frame_record(&event.0, &mut records);
+            frame_record(event.as_bytes(), &mut records);
         }
         self.file.write_all(&records).map_err(Error::io(&self.path))
     }
 
     /// Writes `markdown` as text under `tag` at `step`.
     pub fn text(&mut self, step: usize, tag: &str, markdown: &str) -> Result<()> {
-        self.write(&[summary_event(step as u64, vec![text(tag, markdown)])])
+        self.write(&[summary_event(step as u64, &[text(tag, markdown)])])
     }
 
     /// Writes the run's settings as text at `step` (0, or the epochs a
@@ -276,6 +235,6 @@ impl EventWriter {
                 (report.train_seconds + report.eval_seconds) as f32,
             ),
         ]);
-        self.write(&[summary_event(report.epoch as u64, values)])
+        self.write(&[summary_event(report.epoch as u64, &values)])
     }
 }

@@ -115,5 +115,31 @@ pub fn mnist_mlp(args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+/// What a run of the binary wrote to stderr.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The program's answer to bad input: exit status 2 and one line on
+/// stderr, `error: ...` naming `expect`, never a panic.
+pub fn assert_one_line_error(output: &std::process::Output, expect: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "stderr: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains(expect), "expected {expect:?} in {err}");
+}
+
+/// The names of the files in `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 pub mod naive;
 pub mod reference;
