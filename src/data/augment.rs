@@ -5,9 +5,10 @@
 //! a hash of (seed, epoch, image index), so they do not depend on the batch
 //! order, the thread count or an interruption.
 //!
-//! Everything is written into a `Scratch` allocated once per thread.
+//! Everything is written into buffers allocated once: a `Scratch` per
+//! thread, and the training team's shared batch of redrawn images.
 
-use crate::data::dataset::PIXELS;
+use crate::data::dataset::{Dataset, PIXELS};
 use crate::data::idx::{IMAGE_COLS, IMAGE_ROWS};
 use crate::random;
 
@@ -38,8 +39,8 @@ impl Augment {
     }
 }
 
-/// Per-thread buffers: the batch's redrawn images and the elastic
-/// displacement field.
+/// Per-thread buffers: the whole batch's redrawn images, gathered from
+/// the threads that drew them, and the elastic displacement field.
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
     /// (B, 784) the batch's images after augmentation.
@@ -76,6 +77,27 @@ impl Scratch {
 /// The key of image `index`'s draws in `epoch`.
 pub fn sample_key(seed: u64, epoch: usize, index: usize) -> u64 {
     random::key(AUGMENT_STREAM, seed, &[epoch as u64, index as u64])
+}
+
+/// Writes the images `indices` of `data`, redrawn for `epoch`, into `out`
+/// (784 bytes each, in order).
+pub fn redraw(
+    data: &Dataset,
+    indices: &[usize],
+    out: &mut [u8],
+    augment: &Augment,
+    (seed, epoch): (u64, usize),
+    field: &mut Field,
+) {
+    for (image, &i) in out.chunks_exact_mut(PIXELS).zip(indices) {
+        augment_image(
+            data.image(i),
+            image,
+            augment,
+            sample_key(seed, epoch, i),
+            field,
+        );
+    }
 }
 
 // The numbered draws of one image's key.

@@ -8,7 +8,6 @@
 
 use std::ops::Range;
 
-use crate::data::augment::{augment_image, sample_key, Augment, Scratch};
 use crate::data::dataset::{Dataset, PIXELS};
 use crate::nn::workspace::Workspace;
 
@@ -81,44 +80,24 @@ where
     gather_columns(ws, data, indices, 0..PIXELS, normalisation, None);
 }
 
-/// Augmentation while gathering: the settings, what keys the draws, and
-/// the thread's buffers.
-pub struct Augmenting<'a> {
-    /// The redrawing settings.
-    pub augment: &'a Augment,
-    /// The run's seed, which keys every draw.
-    pub seed: u64,
-    /// The epoch, from 0, which keys the draws too.
-    pub epoch: usize,
-    /// The thread's buffers for redrawing.
-    pub scratch: &'a mut Scratch,
-}
-
 /// `gather`, writing only the pixel columns `columns` of x (a training
-/// thread fills only the columns of its slices), of the images redrawn
-/// first when `augmenting`. A per-batch standardisation is still that of
-/// the whole batch (as redrawn), so every thread redraws all of it.
+/// thread fills only the columns of its slices). With `redrawn`, the
+/// batch's images come from there (row-major, 784 bytes per image, in the
+/// order of `indices`) instead of the dataset: the augmented batch. A
+/// per-batch standardisation is still that of the whole batch.
 pub fn gather_columns<I>(
     ws: &mut Workspace,
     data: &Dataset,
     indices: I,
     columns: Range<usize>,
     normalisation: Normalisation,
-    augmenting: Option<Augmenting>,
+    redrawn: Option<&[u8]>,
 ) where
     I: ExactSizeIterator<Item = usize> + Clone,
 {
     let n = indices.len();
     assert!(n <= ws.capacity(), "batch of {n} exceeds workspace");
     ws.rows = n;
-    let redrawn = augmenting.map(|a| {
-        let images = &mut a.scratch.images[..n * PIXELS];
-        for (out, i) in images.chunks_exact_mut(PIXELS).zip(indices.clone()) {
-            let key = sample_key(a.seed, a.epoch, i);
-            augment_image(data.image(i), out, a.augment, key, &mut a.scratch.field);
-        }
-        &*images
-    });
     let image = |row: usize, i: usize| match redrawn {
         Some(images) => &images[row * PIXELS..][..PIXELS],
         None => data.image(i),

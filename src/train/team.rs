@@ -36,16 +36,16 @@
 //! threading costs more than it gains at these shapes.
 
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{
     s, Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Dimension, Ix1, Ix2,
 };
 
-use crate::data::augment::{Augment, Scratch};
-use crate::data::batch::{batches_with_next, gather_columns, prefetch, Augmenting, Normalisation};
-use crate::data::dataset::Dataset;
+use crate::data::augment::{redraw, Augment, Scratch};
+use crate::data::batch::{batches_with_next, gather_columns, prefetch, Normalisation};
+use crate::data::dataset::{Dataset, PIXELS};
 use crate::nn::aligned;
 use crate::nn::arch::Arch;
 use crate::nn::dropout::mask_key;
@@ -189,6 +189,15 @@ struct Part<'a> {
 /// Per slice, the exchange buffer of each batch parity.
 type Exchange = Vec<[Mutex<Array2<f32>>; 2]>;
 
+/// Per slice, the images of its share of the batch (784 bytes each) as
+/// redrawn by the thread that owns it, for each batch parity.
+type Redrawn = Vec<[RwLock<Vec<u8>>; 2]>;
+
+/// The rows of a batch of `n` that `slice` of `slices` redraws.
+fn share_of_batch(n: usize, slice: usize, slices: usize) -> Range<usize> {
+    slice * n / slices..(slice + 1) * n / slices
+}
+
 /// The per-thread buffers and the shared exchange buffers, allocated once
 /// for the architecture and the batch size.
 pub struct Team {
@@ -204,6 +213,9 @@ pub struct Team {
     forward: Vec<Exchange>,
     /// Per layer: a cut layer's partial ∂C/∂input (B, in) per slice.
     backward: Vec<Exchange>,
+    /// The batch's augmented images, each slice's share drawn once by
+    /// its thread; empty without augmentation.
+    redrawn: Redrawn,
     /// barriers[k - 1] is for k active threads.
     barriers: Vec<SpinBarrier>,
 }
@@ -366,6 +378,12 @@ impl Team {
                 }
             })
             .collect();
+        let redrawn = match augment {
+            Some(_) => (0..slices)
+                .map(|_| [0, 1].map(|_| RwLock::new(vec![0; batch_size.div_ceil(slices) * PIXELS])))
+                .collect(),
+            None => Vec::new(),
+        };
         Self {
             plans,
             input_form,
@@ -373,6 +391,7 @@ impl Team {
             copies,
             forward,
             backward,
+            redrawn,
             barriers: (1..=threads).map(SpinBarrier::new).collect(),
         }
     }
@@ -491,6 +510,7 @@ impl Team {
             plans: &self.plans,
             forward: &self.forward,
             backward: &self.backward,
+            redrawn: &self.redrawn,
             barrier: &self.barriers[active - 1],
         };
         let mut members =
@@ -727,6 +747,7 @@ struct Shared<'a> {
     plans: &'a [Plan],
     forward: &'a [Exchange],
     backward: &'a [Exchange],
+    redrawn: &'a Redrawn,
     barrier: &'a SpinBarrier,
 }
 
@@ -738,6 +759,46 @@ struct Member<'a> {
     ws: &'a mut Workspace,
     grads: &'a mut [Layer],
     scratch: &'a mut Scratch,
+}
+
+/// The batch's images, augmented: the thread owning `my_slices` redraws its slices'
+/// shares, then, once every share is drawn, copies them all. Each image
+/// is drawn once whatever the thread count, under a key of its own
+/// (seed, epoch, image), so the images do not depend on who drew them.
+fn redraw_batch<'s>(
+    my_slices: &Range<usize>,
+    scratch: &'s mut Scratch,
+    shared: &Shared,
+    (augment, batch, parity): (&Augment, &[usize], usize),
+    observer: &mut impl Observer,
+) -> &'s [u8] {
+    let pass = shared.pass;
+    let (n, slices) = (batch.len(), shared.redrawn.len());
+    for slice in my_slices.clone() {
+        let rows = share_of_batch(n, slice, slices);
+        let mut share = shared.redrawn[slice][parity]
+            .write()
+            .expect("no training thread panics");
+        redraw(
+            pass.data,
+            &batch[rows.clone()],
+            &mut share[..rows.len() * PIXELS],
+            augment,
+            (pass.seed, pass.epoch),
+            &mut scratch.field,
+        );
+    }
+    observer.lap(Phase::Gather);
+    shared.barrier.wait();
+    observer.lap(Phase::Sync);
+    let images = &mut scratch.images[..n * PIXELS];
+    for (slice, share) in shared.redrawn.iter().enumerate() {
+        let rows = share_of_batch(n, slice, slices);
+        let share = share[parity].read().expect("no training thread panics");
+        images[rows.start * PIXELS..rows.end * PIXELS]
+            .copy_from_slice(&share[..rows.len() * PIXELS]);
+    }
+    images
 }
 
 /// `out` = the sum of every slice's partial of this parity, added in slice
@@ -782,19 +843,23 @@ impl Member<'_> {
         let columns = input.bounds[self.slices.start]..input.bounds[self.slices.end];
         let mut unreported = 0;
         for (i, (batch, next)) in batches_with_next(pass.order, pass.batch_size).enumerate() {
-            let augmenting = pass.augment.as_ref().map(|augment| Augmenting {
-                augment,
-                seed: pass.seed,
-                epoch: pass.epoch,
-                scratch: &mut *self.scratch,
-            });
+            let redrawn = match &pass.augment {
+                Some(augment) => Some(redraw_batch(
+                    &self.slices,
+                    self.scratch,
+                    shared,
+                    (augment, batch, i % 2),
+                    observer,
+                ) as &[u8]),
+                None => None,
+            };
             gather_columns(
                 self.ws,
                 pass.data,
                 batch.iter().copied(),
                 columns.clone(),
                 pass.normalisation,
-                augmenting,
+                redrawn,
             );
             if let Some(next) = next {
                 prefetch(pass.data, next);
