@@ -355,6 +355,9 @@ struct RunArgs {
     /// The elastic distortion's smoothness sigma in pixels.
     #[arg(long, value_name = "SIGMA")]
     augment_elastic_sigma: Option<f32>,
+    /// Label smoothing: train towards 1 - EPS + EPS/10 for the true digit and EPS/10 for the others (0 is off); the training loss shown is against these targets, the validation and test losses against the true digit.
+    #[arg(long, value_name = "EPS")]
+    label_smoothing: Option<f32>,
 }
 
 impl RunArgs {
@@ -392,6 +395,7 @@ impl RunArgs {
             given("augment_scale", &self.augment_scale),
             given("augment_elastic", &self.augment_elastic),
             given("augment_elastic_sigma", &self.augment_elastic_sigma),
+            given("label_smoothing", &self.label_smoothing),
         ]
         .into_iter()
         .flatten()

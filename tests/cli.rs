@@ -44,7 +44,7 @@ fn fixture_dir() -> tempfile::TempDir {
 fn nonsense_flags_give_one_line_and_exit_2() {
     let dir = fixture_dir();
     let d = dir.path().to_str().unwrap();
-    let cases: [(&[&str], &str); 19] = [
+    let cases: [(&[&str], &str); 20] = [
         (&["train", "--data-dir", d, "--hidden", "0"], "--hidden"),
         (
             &["train", "--data-dir", d, "--batch-size", "0"],
@@ -65,6 +65,10 @@ fn nonsense_flags_give_one_line_and_exit_2() {
         (&["train", "--data-dir", d, "--hidden", "800-"], "800-"),
         (&["train", "--data-dir", d, "--hidden", "a-b"], "a-b"),
         (&["train", "--data-dir", d, "--dropout", "1"], "--dropout"),
+        (
+            &["train", "--data-dir", d, "--label-smoothing", "1"],
+            "--label-smoothing",
+        ),
         (
             &["train", "--data-dir", d, "--weight-decay", "-0.1"],
             "--weight-decay",

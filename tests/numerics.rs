@@ -7,7 +7,7 @@ mod common;
 
 use common::reference;
 use common::{synthetic, synthetic_mnist};
-use mnist_mlp::internals::data::batch::{gather, pixel_stats, Normalisation};
+use mnist_mlp::internals::data::batch::{gather, gather_columns, pixel_stats, Normalisation};
 use mnist_mlp::internals::data::dataset::{Dataset, Mnist, PIXELS};
 use mnist_mlp::internals::io::metrics::EpochReport;
 use mnist_mlp::internals::nn::arch::{Activation, Arch, Cost, Hidden, Init, Output};
@@ -100,6 +100,79 @@ fn softmax_loss_and_deltas_match_hand_computed_values() {
     assert!(Output::Softmax
         .loss_sum(Cost::CrossEntropy, &z, &a, &y)
         .is_finite());
+}
+
+#[test]
+fn label_smoothing_targets_loss_and_deltas_match_hand_computed_values() {
+    let data = synthetic(20, 8);
+    let mut ws = Workspace::new(20, &[PIXELS, 4, 10], false);
+    let rows = [3usize, 1, 4];
+    gather_columns(
+        &mut ws,
+        &data,
+        rows.into_iter(),
+        0..PIXELS,
+        Normalisation::PerBatch,
+        None,
+        0.1,
+    );
+    for (row, &i) in rows.iter().enumerate() {
+        for digit in 0..10 {
+            let want = if digit == data.label(i) as usize {
+                0.91
+            } else {
+                0.01
+            };
+            assert!(
+                close(ws.y[[row, digit]] as f64, want, 1e-7),
+                "{}",
+                ws.y[[row, digit]]
+            );
+        }
+    }
+    // Softmax over z = (0, ln 2, ln 3, 0, ...): a = (1, 2, 3, 1, ...) / 13.
+    let mut z = [0.0f32; 10];
+    z[1] = 2f32.ln();
+    z[2] = 3f32.ln();
+    let mut y = [0.01f32; 10];
+    y[2] = 0.91;
+    let mut a = [0.0f32; 10];
+    Output::Softmax.apply(&z, &mut a);
+    // −Σ y ln a = ln 13 − 0.91 ln 3 − 0.01 ln 2.
+    let want = 13f64.ln() - 0.91 * 3f64.ln() - 0.01 * 2f64.ln();
+    let loss = Output::Softmax.loss_sum(Cost::CrossEntropy, &z, &a, &y);
+    assert!(close(loss as f64, want, 1e-5), "{loss} against {want}");
+    // The deltas are the loss's gradient, by central differences in f64.
+    let mut dz = [0.0f32; 10];
+    Output::Softmax.deltas(Cost::CrossEntropy, &a, &y, &mut dz, 1);
+    let loss_at = |z: &[f64; 10]| {
+        let log_sum = z.iter().map(|v| v.exp()).sum::<f64>().ln();
+        log_sum - z.iter().zip(&y).map(|(z, y)| z * *y as f64).sum::<f64>()
+    };
+    let z64 = z.map(|v| v as f64);
+    for k in 0..10 {
+        let (mut up, mut down) = (z64, z64);
+        up[k] += 1e-6;
+        down[k] -= 1e-6;
+        let slope = (loss_at(&up) - loss_at(&down)) / 2e-6;
+        assert!(
+            close(dz[k] as f64, slope, 1e-5),
+            "unit {k}: {} against {slope}",
+            dz[k]
+        );
+    }
+    // Without smoothing the targets are one-hot, exactly.
+    gather_columns(
+        &mut ws,
+        &data,
+        rows.into_iter(),
+        0..PIXELS,
+        Normalisation::PerBatch,
+        None,
+        0.0,
+    );
+    assert_eq!(ws.y.row(0).iter().filter(|&&v| v == 1.0).count(), 1);
+    assert_eq!(ws.y.row(0).iter().filter(|&&v| v == 0.0).count(), 9);
 }
 
 #[test]

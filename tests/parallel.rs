@@ -86,9 +86,10 @@ fn every_option() -> Vec<(String, TrainConfig)> {
         }
     }
     all.push((
-        "dataset normalisation, cosine warm-up".into(),
+        "dataset normalisation, cosine warm-up, label smoothing".into(),
         TrainConfig {
             normalise: Normalise::Dataset,
+            label_smoothing: 0.1,
             schedule: Schedule::Cosine,
             warmup_epochs: 1.0,
             ..base(50)

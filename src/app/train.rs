@@ -91,6 +91,9 @@ pub fn describe(config: &TrainConfig) -> String {
     if config.dropout > 0.0 {
         line.push_str(&format!(" | dropout {}", config.dropout));
     }
+    if config.label_smoothing > 0.0 {
+        line.push_str(&format!(" | label smoothing {}", config.label_smoothing));
+    }
     if let Some(a) = config.augment() {
         line.push_str(&format!(
             " | augment shift {} rotate {} scale {} elastic {} (sigma {})",

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use crate::data::dataset::{Dataset, PIXELS};
+use crate::data::dataset::{Dataset, CLASSES, PIXELS};
 use crate::nn::workspace::Workspace;
 
 /// How pixels become inputs.
@@ -77,14 +77,15 @@ pub fn gather<I>(ws: &mut Workspace, data: &Dataset, indices: I, normalisation: 
 where
     I: ExactSizeIterator<Item = usize> + Clone,
 {
-    gather_columns(ws, data, indices, 0..PIXELS, normalisation, None);
+    gather_columns(ws, data, indices, 0..PIXELS, normalisation, None, 0.0);
 }
 
 /// `gather`, writing only the pixel columns `columns` of x (a training
 /// thread fills only the columns of its slices). With `redrawn`, the
 /// batch's images come from there (row-major, 784 bytes per image, in the
 /// order of `indices`) instead of the dataset: the augmented batch. A
-/// per-batch standardisation is still that of the whole batch.
+/// per-batch standardisation is still that of the whole batch. The
+/// targets are smoothed by `label_smoothing` ε (0 for one-hot).
 pub fn gather_columns<I>(
     ws: &mut Workspace,
     data: &Dataset,
@@ -92,6 +93,7 @@ pub fn gather_columns<I>(
     columns: Range<usize>,
     normalisation: Normalisation,
     redrawn: Option<&[u8]>,
+    label_smoothing: f32,
 ) where
     I: ExactSizeIterator<Item = usize> + Clone,
 {
@@ -112,11 +114,19 @@ pub fn gather_columns<I>(
             *out = p as f32 * scale + offset;
         }
     }
+    let (others, true_digit) = smoothed_targets(label_smoothing);
     for ((label, mut y), i) in ws.labels.iter_mut().zip(ws.y.rows_mut()).zip(indices) {
         *label = data.label(i);
-        y.fill(0.0);
-        y[*label as usize] = 1.0;
+        y.fill(others);
+        y[*label as usize] = true_digit;
     }
+}
+
+/// The targets under label smoothing ε: (every other digit's, the true
+/// digit's), ε/10 and 1 − ε + ε/10, which sum to 1 over the ten digits.
+pub fn smoothed_targets(label_smoothing: f32) -> (f32, f32) {
+    let others = label_smoothing / CLASSES as f32;
+    (others, 1.0 - label_smoothing + others)
 }
 
 /// Sum and sum of squares of one image's bytes. Plain u32 lanes so the

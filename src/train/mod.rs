@@ -2,6 +2,8 @@
 //! threads that share out each step, what a step reports, checkpoints.
 
 #[allow(missing_docs)] // internal: reached through `internals` only
+pub mod affinity;
+#[allow(missing_docs)] // internal: reached through `internals` only
 pub mod barrier;
 #[allow(missing_docs)] // internal: reached through `internals` only
 pub mod checkpoint;

@@ -58,6 +58,7 @@ use crate::nn::subnormals::flush_subnormals;
 use crate::nn::workspace::{flat, flat_mut, HiddenBuffers, Workspace};
 use crate::optim::schedule::LrSchedule;
 use crate::optim::{states, Optimizer, States, Step};
+use crate::train::affinity::Cores;
 use crate::train::barrier::SpinBarrier;
 use crate::train::observer::{Observer, Phase};
 
@@ -532,14 +533,17 @@ impl Team {
         if active == 1 {
             return leader.run(&shared, total, observer);
         }
+        let cores = Cores::new();
+        let _leader_pinned = cores.pin_here();
         std::thread::scope(|scope| {
             let helpers: Vec<_> = members
                 .take(active - 1)
                 .map(|member| {
-                    let shared = &shared;
+                    let (shared, cores) = (&shared, &cores);
                     let mut helper = observer.helper(member.index);
                     let index = member.index;
                     let thread = scope.spawn(move || {
+                        let _pinned = cores.pin_here();
                         let _flush = flush_subnormals();
                         member.run(shared, &mut Score::default(), &mut helper);
                         helper
@@ -715,6 +719,7 @@ pub struct Pass<'a> {
     pub weight_decay: f32,
     pub dropout: f32,
     pub augment: Option<Augment>,
+    pub label_smoothing: f32,
     pub seed: u64,
 }
 
@@ -860,6 +865,7 @@ impl Member<'_> {
                 columns.clone(),
                 pass.normalisation,
                 redrawn,
+                pass.label_smoothing,
             );
             if let Some(next) = next {
                 prefetch(pass.data, next);

@@ -370,6 +370,7 @@ impl Trainer {
             weight_decay: config.weight_decay,
             dropout: config.dropout,
             augment: config.augment(),
+            label_smoothing: config.label_smoothing,
             seed: config.seed,
         };
         self.team.train(
