@@ -28,7 +28,7 @@ fn current_core() -> usize {
 #[test]
 fn each_thread_gets_a_core_of_its_own_then_the_mask_comes_back() {
     let before = allowed_cores();
-    let cores = Cores::new();
+    let cores = Cores::default();
     let threads = before.len().min(4) + 1;
     let placed: Vec<Option<(Vec<usize>, usize)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -63,7 +63,7 @@ fn each_thread_gets_a_core_of_its_own_then_the_mask_comes_back() {
     );
 
     // The calling thread, pinned and released, has its whole mask back.
-    let leader = Cores::new();
+    let leader = Cores::default();
     let pinned = leader.pin_here();
     assert!(pinned.is_some());
     assert_eq!(allowed_cores().len(), 1);

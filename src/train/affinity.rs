@@ -31,14 +31,16 @@ mod imp {
         previous: cpu_set_t,
     }
 
-    impl Cores {
-        pub fn new() -> Self {
+    impl Default for Cores {
+        fn default() -> Self {
             // SAFETY: cpu_set_t is a plain bit array; all zeros is the empty set.
             Self {
                 taken: Mutex::new(unsafe { zeroed() }),
             }
         }
+    }
 
+    impl Cores {
         /// Pins the calling thread to a core no other thread of the pass
         /// holds, preferring the one it runs on.
         pub fn pin_here(&self) -> Option<Pinned> {
@@ -77,15 +79,12 @@ mod imp {
 #[cfg(not(target_os = "linux"))]
 mod imp {
     /// Elsewhere threads are left where the scheduler puts them.
+    #[derive(Default)]
     pub struct Cores;
 
     pub struct Pinned;
 
     impl Cores {
-        pub fn new() -> Self {
-            Cores
-        }
-
         pub fn pin_here(&self) -> Option<Pinned> {
             None
         }

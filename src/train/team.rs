@@ -533,7 +533,7 @@ impl Team {
         if active == 1 {
             return leader.run(&shared, total, observer);
         }
-        let cores = Cores::new();
+        let cores = Cores::default();
         let _leader_pinned = cores.pin_here();
         std::thread::scope(|scope| {
             let helpers: Vec<_> = members
