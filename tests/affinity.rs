@@ -10,10 +10,7 @@ fn allowed_cores() -> Vec<usize> {
     // SAFETY: a plain bit array of the size passed; pid 0 is this thread.
     unsafe {
         let mut set: libc::cpu_set_t = zeroed();
-        assert_eq!(
-            libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set),
-            0
-        );
+        assert_eq!(libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set), 0);
         (0..libc::CPU_SETSIZE as usize)
             .filter(|&c| libc::CPU_ISSET(c, &set))
             .collect()
@@ -29,9 +26,16 @@ fn current_core() -> usize {
 fn each_thread_gets_a_core_of_its_own_then_the_mask_comes_back() {
     let before = allowed_cores();
     let cores = Cores::default();
-    let threads = before.len().min(4) + 1;
+    // As in a pass: the caller pins itself before spawning the others,
+    // which inherit its single core and must still find cores of their own.
+    let leader = cores.pin_here();
+    assert!(leader.is_some());
+    assert_eq!(allowed_cores(), vec![current_core()]);
+    let leader_core = current_core();
+    // One more thread than there are cores left (up to 4 more).
+    let others = (before.len() - 1).min(4) + 1;
     let placed: Vec<Option<(Vec<usize>, usize)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
+        let handles: Vec<_> = (0..others)
             .map(|_| {
                 scope.spawn(|| {
                     let pinned = cores.pin_here();
@@ -44,9 +48,11 @@ fn each_thread_gets_a_core_of_its_own_then_the_mask_comes_back() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    drop(leader);
     let pinned: Vec<_> = placed.iter().flatten().collect();
-    // One thread per allowed core (up to 4), the extra one left unpinned.
-    assert_eq!(pinned.len(), threads - 1, "{placed:?}");
+    // Every core but the caller's goes to one thread; the extra one stays
+    // unpinned.
+    assert_eq!(pinned.len(), others - 1, "{placed:?}");
     let mut cores_used: Vec<usize> = pinned
         .iter()
         .map(|(mask, core)| {
@@ -54,19 +60,10 @@ fn each_thread_gets_a_core_of_its_own_then_the_mask_comes_back() {
             *core
         })
         .collect();
+    cores_used.push(leader_core);
     cores_used.sort();
     cores_used.dedup();
-    assert_eq!(
-        cores_used.len(),
-        threads - 1,
-        "two threads share a core: {placed:?}"
-    );
-
-    // The calling thread, pinned and released, has its whole mask back.
-    let leader = Cores::default();
-    let pinned = leader.pin_here();
-    assert!(pinned.is_some());
-    assert_eq!(allowed_cores().len(), 1);
-    drop(pinned);
+    assert_eq!(cores_used.len(), others, "two threads share a core: {placed:?}");
+    // The caller, released, has its whole mask back.
     assert_eq!(allowed_cores(), before);
 }

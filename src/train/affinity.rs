@@ -21,9 +21,22 @@ mod imp {
 
     use libc::{cpu_set_t, sched_getaffinity, sched_getcpu, sched_setaffinity, CPU_ISSET, CPU_SET};
 
-    /// The cores the threads of one pass have pinned themselves to.
+    /// The cores the threads of one pass may use, and those they have
+    /// pinned themselves to.
     pub struct Cores {
+        /// The creating thread's mask, read before anyone pins: a thread
+        /// spawned by a pinned one inherits its single core.
+        allowed: Option<cpu_set_t>,
         taken: Mutex<cpu_set_t>,
+    }
+
+    /// The calling thread's mask.
+    fn own_mask() -> Option<cpu_set_t> {
+        // SAFETY: a plain bit array of the size passed; pid 0 is the caller.
+        unsafe {
+            let mut mask: cpu_set_t = zeroed();
+            (sched_getaffinity(0, size_of::<cpu_set_t>(), &mut mask) == 0).then_some(mask)
+        }
     }
 
     /// Restores the thread's previous mask when dropped.
@@ -35,6 +48,7 @@ mod imp {
         fn default() -> Self {
             // SAFETY: cpu_set_t is a plain bit array; all zeros is the empty set.
             Self {
+                allowed: own_mask(),
                 taken: Mutex::new(unsafe { zeroed() }),
             }
         }
@@ -44,15 +58,13 @@ mod imp {
         /// Pins the calling thread to a core no other thread of the pass
         /// holds, preferring the one it runs on.
         pub fn pin_here(&self) -> Option<Pinned> {
+            let allowed = self.allowed.as_ref()?;
+            let previous = own_mask()?;
             // SAFETY: the sets are plain bit arrays of the size passed; pid 0
             // is the calling thread; CPU_ISSET/CPU_SET index below CPU_SETSIZE.
             unsafe {
-                let mut allowed: cpu_set_t = zeroed();
-                if sched_getaffinity(0, size_of::<cpu_set_t>(), &mut allowed) != 0 {
-                    return None;
-                }
                 let mut taken = self.taken.lock().ok()?;
-                let free = |cpu: usize| CPU_ISSET(cpu, &allowed) && !CPU_ISSET(cpu, &taken);
+                let free = |cpu: usize| CPU_ISSET(cpu, allowed) && !CPU_ISSET(cpu, &taken);
                 let here = usize::try_from(sched_getcpu()).ok();
                 let cpu = here
                     .filter(|&c| c < libc::CPU_SETSIZE as usize && free(c))
@@ -63,7 +75,7 @@ mod imp {
                     return None;
                 }
                 CPU_SET(cpu, &mut taken);
-                Some(Pinned { previous: allowed })
+                Some(Pinned { previous })
             }
         }
     }
