@@ -120,6 +120,9 @@ struct SweepArgs {
     /// Write TensorBoard event files here, a sub-folder per run named as the run's files are, so TensorBoard compares the runs: tensorboard --logdir DIR.
     #[arg(long, value_name = "DIR")]
     tensorboard: Option<PathBuf>,
+    /// Also keep each run's model, as runs/<run>.safetensors in --out (not a diverged run's): eval --model DIR then scores them as a committee.
+    #[arg(long)]
+    save_models: bool,
     #[command(flatten)]
     axes: SweepAxes,
 }
@@ -204,6 +207,7 @@ impl SweepArgs {
             shard: self.shard,
             fresh: self.fresh,
             tensorboard: self.tensorboard,
+            save_models: self.save_models,
         })
     }
 }

@@ -62,6 +62,7 @@ fn options(grid: Grid, data: &Path, out: &Path) -> SweepOptions {
         shard: Shard::WHOLE,
         fresh: false,
         tensorboard: None,
+        save_models: false,
     }
 }
 
