@@ -144,14 +144,11 @@ fn a_committee_averages_its_members_outputs_as_by_hand() {
         got.loss,
         loss / 100.0
     );
-    for d in 0..CLASSES {
-        let column: usize = (0..CLASSES).map(|t| confusion[t][d]).sum();
-        let row: usize = confusion[d].iter().sum();
-        assert!(same(
-            got.precision[d],
-            confusion[d][d] as f64 / column as f64
-        ));
-        assert!(same(got.recall[d], confusion[d][d] as f64 / row as f64));
+    for (d, row) in confusion.iter().enumerate() {
+        let column: usize = confusion.iter().map(|r| r[d]).sum();
+        let present: usize = row.iter().sum();
+        assert!(same(got.precision[d], row[d] as f64 / column as f64));
+        assert!(same(got.recall[d], row[d] as f64 / present as f64));
     }
     assert_eq!(Committee::LOSS_FLOOR, f64::from(f32::EPSILON));
 
@@ -315,7 +312,7 @@ mod cli {
     use std::path::Path;
 
     use super::*;
-    use common::{assert_one_line_error, mnist_mlp, stderr, write_mnist_dir};
+    use common::{assert_one_line_error, mnist_mlp, stdout_of_success, write_mnist_dir};
     use mnist_mlp::Dataset;
 
     /// The synthetic test set the data folders below hold.
@@ -336,8 +333,7 @@ mod cli {
             model.to_str().unwrap(),
         ];
         args.extend_from_slice(flags);
-        let out = mnist_mlp(&args);
-        assert!(out.status.success(), "{}", stderr(&out));
+        stdout_of_success(&mnist_mlp(&args));
         model
     }
 
@@ -382,11 +378,6 @@ mod cli {
         mnist_mlp(&args)
     }
 
-    fn stdout(out: &std::process::Output) -> String {
-        assert!(out.status.success(), "{}", stderr(out));
-        String::from_utf8(out.stdout.clone()).unwrap()
-    }
-
     fn read_npy(path: &Path) -> Vec<f32> {
         let bytes = std::fs::read(path).unwrap();
         let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
@@ -405,7 +396,7 @@ mod cli {
         let (expected, expected_outputs) = committee.evaluate_with_outputs(&test);
 
         let npy = d.join("p.npy");
-        let json: serde_json::Value = serde_json::from_str(&stdout(&eval(
+        let json: serde_json::Value = serde_json::from_str(&stdout_of_success(&eval(
             d,
             &[&b, &a],
             &["--json", "--probabilities-out", npy.to_str().unwrap()],
@@ -434,7 +425,7 @@ mod cli {
         assert_eq!(bits(&read_npy(&npy)), bits(&expected_outputs));
 
         // The text: a line naming the members, then the committee's report.
-        let text = stdout(&eval(d, &[&a, &b], &[]));
+        let text = stdout_of_success(&eval(d, &[&a, &b], &[]));
         let (first, rest) = text.split_once('\n').unwrap();
         assert_eq!(
             first,
@@ -448,7 +439,7 @@ mod cli {
         );
         assert_eq!(rest, expected.committee.text());
         assert_eq!(
-            stdout(&eval(d, &[&b, &a], &[])),
+            stdout_of_success(&eval(d, &[&b, &a], &[])),
             text,
             "order does not matter"
         );
@@ -458,19 +449,19 @@ mod cli {
         std::fs::create_dir(&folder).unwrap();
         std::fs::copy(&a, folder.join("a.safetensors")).unwrap();
         std::fs::copy(&b, folder.join("b.safetensors")).unwrap();
-        let text = stdout(&eval(d, &[&folder], &[]));
+        let text = stdout_of_success(&eval(d, &[&folder], &[]));
         assert!(text.starts_with("committee of 2 models"), "{text}");
         assert_eq!(text.split_once('\n').unwrap().1, expected.committee.text());
 
         // One model, named or as a folder's only one: eval as it always was.
         let alone = Model::load(&a).unwrap().evaluate(&test);
-        assert_eq!(stdout(&eval(d, &[&a], &[])), alone.text());
+        assert_eq!(stdout_of_success(&eval(d, &[&a], &[])), alone.text());
         let one = d.join("one");
         std::fs::create_dir(&one).unwrap();
         std::fs::copy(&a, one.join("a.safetensors")).unwrap();
-        assert_eq!(stdout(&eval(d, &[&one], &[])), alone.text());
+        assert_eq!(stdout_of_success(&eval(d, &[&one], &[])), alone.text());
         let json: serde_json::Value =
-            serde_json::from_str(&stdout(&eval(d, &[&a], &["--json"]))).unwrap();
+            serde_json::from_str(&stdout_of_success(&eval(d, &[&a], &["--json"]))).unwrap();
         assert_eq!(json, serde_json::to_value(&alone).unwrap());
         assert!(json.get("members").is_none());
     }
@@ -501,8 +492,7 @@ mod cli {
             if save {
                 args.push("--save-models");
             }
-            let output = mnist_mlp(&args);
-            assert!(output.status.success(), "{}", stderr(&output));
+            stdout_of_success(&mnist_mlp(&args));
         };
         let out = d.join("seeds");
         sweep(&out, true);
@@ -511,7 +501,7 @@ mod cli {
             .collect();
         let expected = Committee::load(&models).unwrap().evaluate(&test_set());
         let json: serde_json::Value =
-            serde_json::from_str(&stdout(&eval(d, &[&out], &["--json"]))).unwrap();
+            serde_json::from_str(&stdout_of_success(&eval(d, &[&out], &["--json"]))).unwrap();
         let paths: Vec<&str> = json["members"]
             .as_array()
             .unwrap()
@@ -547,7 +537,7 @@ mod cli {
         let (a_, b_) = (a.to_str().unwrap(), b.to_str().unwrap());
 
         let out = mnist_mlp(&["predict", "--model", a_, "--model", b_, p, "--json"]);
-        let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(stdout_of_success(&out).trim()).unwrap();
         assert_eq!(line["digit"], expected.digit);
         let outputs: Vec<f32> = line["outputs"]
             .as_array()
@@ -561,7 +551,7 @@ mod cli {
             expected.outputs[expected.digit] < mnist_mlp::internals::app::UNSURE_BELOW
         );
 
-        let text = stdout(&mnist_mlp(&["predict", "--model", a_, "--model", b_, p]));
+        let text = stdout_of_success(&mnist_mlp(&["predict", "--model", a_, "--model", b_, p]));
         let shown: Vec<String> = expected.outputs.iter().map(|o| format!("{o:.3}")).collect();
         assert!(
             text.starts_with(&format!(
@@ -574,7 +564,7 @@ mod cli {
         // One model: its own answer.
         let single = Model::load(&a).unwrap().classify_picture(&picture).unwrap();
         let out = mnist_mlp(&["predict", "--model", a_, p, "--json"]);
-        let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(stdout_of_success(&out).trim()).unwrap();
         assert_eq!(line["digit"], single.digit);
     }
 

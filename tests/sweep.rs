@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
+use common::{mnist_mlp, stdout_of_success, synthetic_mnist, write_mnist_dir};
 use mnist_mlp::internals::app::sweep::grid::{Grid, Shard};
 use mnist_mlp::internals::app::sweep::report::write_outputs;
 use mnist_mlp::internals::app::sweep::store::{Finished, RunRecord};
@@ -197,13 +197,7 @@ fn shards_merged_give_what_one_piece_gives() {
         let mut args = vec!["sweep", "--data-dir", d, "--out", out];
         args.extend_from_slice(&axes);
         args.extend_from_slice(extra);
-        let output = mnist_mlp(&args);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        stdout_of_success(&mnist_mlp(&args))
     };
     sweep_into(&dir("whole"), &[]);
     let first = sweep_into(&dir("a"), &["--shard", "1/2"]);
@@ -644,13 +638,7 @@ fn saved_models_are_kept_made_again_when_missing_and_merged() {
             "--save-models",
         ];
         args.extend_from_slice(extra);
-        let output = mnist_mlp(&args);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        stdout_of_success(&mnist_mlp(&args))
     };
     let whole = dir("whole");
     sweep_into(&whole, &[]);
