@@ -67,9 +67,7 @@ impl Committee {
     /// a model that does not have 784 inputs and 10 outputs.
     pub fn from_models(members: Vec<Model>) -> Result<Committee> {
         if members.is_empty() {
-            return Err(Error::Config(
-                "a committee needs at least one model".into(),
-            ));
+            return Err(Error::Config("a committee needs at least one model".into()));
         }
         for (i, member) in members.iter().enumerate() {
             if let Some(problem) = shape_problem(member) {
@@ -122,9 +120,7 @@ impl Committee {
     /// count one model twice.
     pub fn member_files(paths: &[impl AsRef<Path>]) -> Result<Vec<PathBuf>> {
         if paths.is_empty() {
-            return Err(Error::Config(
-                "a committee needs at least one model".into(),
-            ));
+            return Err(Error::Config("a committee needs at least one model".into()));
         }
         let mut files = Vec::new();
         for path in paths {

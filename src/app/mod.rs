@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::committee::Committee;
 use crate::data::dataset::{
     load_mnist, load_split, Dataset, Mnist, Source, CLASSES, TEST_IMAGES, TEST_LABELS,
     TRAIN_IMAGES, TRAIN_LABELS,
@@ -26,7 +27,6 @@ use crate::io::npy::write_npy_f32;
 use crate::io::plot::{
     digit_ascii, distinct_names, draw_curves, draw_digit, run_curves, write_digit_png, Line,
 };
-use crate::committee::Committee;
 use crate::model::{Classification, Model};
 use crate::train::TrainConfig;
 
