@@ -75,28 +75,41 @@ fn run(
             confusion[label as usize][digit] += 1;
         }
     }
-    let ratio = |num: usize, den: usize| {
-        if den == 0 {
-            f64::NAN
-        } else {
-            num as f64 / den as f64
-        }
-    };
-    let precision = std::array::from_fn(|d| {
-        ratio(confusion[d][d], (0..CLASSES).map(|t| confusion[t][d]).sum())
-    });
-    let recall = std::array::from_fn(|d| ratio(confusion[d][d], confusion[d].iter().sum()));
-    EvalReport {
-        samples: total.samples,
-        accuracy: total.accuracy(),
-        loss: total.mean_loss(),
-        confusion,
-        precision,
-        recall,
-    }
+    let report = EvalReport::from_confusion(confusion, total.mean_loss());
+    debug_assert_eq!(report.samples, total.samples);
+    report
 }
 
 impl EvalReport {
+    /// The report of a labelled set from its confusion matrix
+    /// (`confusion[true digit][predicted digit]` = count) and the mean loss
+    /// per image: accuracy is the diagonal over the images, precision and
+    /// recall each digit's diagonal count over its column and its row
+    /// (NaN for a digit never predicted, or never present).
+    pub fn from_confusion(confusion: [[usize; CLASSES]; CLASSES], loss: f64) -> EvalReport {
+        let ratio = |num: usize, den: usize| {
+            if den == 0 {
+                f64::NAN
+            } else {
+                num as f64 / den as f64
+            }
+        };
+        let samples: usize = confusion.iter().flatten().sum();
+        let correct: usize = (0..CLASSES).map(|d| confusion[d][d]).sum();
+        let precision = std::array::from_fn(|d| {
+            ratio(confusion[d][d], (0..CLASSES).map(|t| confusion[t][d]).sum())
+        });
+        let recall = std::array::from_fn(|d| ratio(confusion[d][d], confusion[d].iter().sum()));
+        EvalReport {
+            samples,
+            accuracy: correct as f64 / samples.max(1) as f64,
+            loss,
+            confusion,
+            precision,
+            recall,
+        }
+    }
+
     /// The report as `mnist-mlp eval` prints it: accuracy and loss, then
     /// the confusion matrix with recall per row and precision per column.
     pub fn text(&self) -> String {

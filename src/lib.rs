@@ -67,6 +67,23 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! A [`Committee`] of models (say, one per seed) averages their ten
+//! outputs; it evaluates and classifies as a model does, and reports each
+//! member alone too. A folder stands for the models in it, a sweep's
+//! `--out` for the models its runs saved:
+//!
+//! ```no_run
+//! use mnist_mlp::{Committee, Mnist};
+//!
+//! # fn main() -> mnist_mlp::Result<()> {
+//! let committee = Committee::load(&["seed1.safetensors", "seed2.safetensors"])?;
+//! let report = committee.evaluate(&Mnist::load_default()?.test);
+//! let alone: Vec<f64> = report.members.iter().map(|m| m.accuracy).collect();
+//! println!("committee {:.4}, members {alone:?}", report.committee.accuracy);
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -80,6 +97,7 @@ extern crate blas_src;
 mod app;
 #[allow(missing_docs)] // BLAS checks and settings, for the program
 mod blas;
+mod committee;
 mod data;
 mod error;
 mod eval;
@@ -91,6 +109,7 @@ mod optim;
 mod random;
 mod train;
 
+pub use committee::{Committee, CommitteeReport};
 pub use data::batch::Normalisation;
 pub use data::dataset::{Dataset, Mnist, CLASSES, PIXELS};
 pub use error::{Error, IdxProblem, Result};

@@ -42,11 +42,11 @@ enum Command {
     Sweep(SweepArgs),
     /// Combine sweep folders of one grid (shards, or partial results) into one CSV, report and figures.
     Merge(MergeArgs),
-    /// Classify pictures of digits (PNG or JPEG) with a saved model.
+    /// Classify pictures of digits (PNG or JPEG) with a saved model, or a committee of several.
     Predict(PredictArgs),
     /// Download the four data files from public mirrors, verifying each.
     Fetch(FetchArgs),
-    /// Score a saved model on the test set: accuracy, loss, confusion matrix, precision and recall.
+    /// Score a saved model, or a committee of several, on the test set: accuracy, loss, confusion matrix, precision and recall.
     Eval(EvalArgs),
     /// Write a saved model or checkpoint as an ONNX graph for onnxruntime, Netron and the like: input pixels float32 [N, 784] 0..255, outputs probabilities [N, 10] and digit [N].
     Export(ExportArgs),
@@ -120,6 +120,9 @@ struct SweepArgs {
     /// Write TensorBoard event files here, a sub-folder per run named as the run's files are, so TensorBoard compares the runs: tensorboard --logdir DIR.
     #[arg(long, value_name = "DIR")]
     tensorboard: Option<PathBuf>,
+    /// Also keep each run's model, as runs/<run>.safetensors in --out (not a diverged run's): eval --model DIR then scores them as a committee.
+    #[arg(long)]
+    save_models: bool,
     #[command(flatten)]
     axes: SweepAxes,
 }
@@ -204,6 +207,7 @@ impl SweepArgs {
             shard: self.shard,
             fresh: self.fresh,
             tensorboard: self.tensorboard,
+            save_models: self.save_models,
         })
     }
 }
@@ -254,9 +258,9 @@ struct ShowArgs {
 
 #[derive(clap::Args)]
 struct PredictArgs {
-    /// A model saved by train --save.
-    #[arg(long, value_name = "MODEL.safetensors")]
-    model: PathBuf,
+    /// A model saved by train --save, or a folder of models (its .safetensors files; for a sweep's --out, the models sweep --save-models kept). Repeat it, or name a folder of several, for a committee: the mean of the members' outputs, the digit its largest (members in sorted path order; a file named twice is refused).
+    #[arg(long, value_name = "MODEL.safetensors|DIR", required = true)]
+    model: Vec<PathBuf>,
     /// PNG or JPEG pictures of digits (any size; dark-on-light is inverted).
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
@@ -444,15 +448,15 @@ impl TrainArgs {
 
 #[derive(clap::Args)]
 struct EvalArgs {
-    /// A model saved by train --save.
-    #[arg(long, value_name = "MODEL.safetensors")]
-    model: PathBuf,
+    /// A model saved by train --save, or a folder of models (its .safetensors files; for a sweep's --out, the models sweep --save-models kept). Repeat it, or name a folder of several, for a committee: each member runs as it would alone, the committee's outputs are the mean of theirs, its digit their largest; the report is the committee's, its loss the mean of -ln(mean output of the true digit, at least 2^-23), and a line gives each member's own accuracy. Members come in sorted path order; a file named twice (directly or through its folder) is refused, as it would count twice.
+    #[arg(long, value_name = "MODEL.safetensors|DIR", required = true)]
+    model: Vec<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
-    /// Print one JSON object (accuracy, loss, confusion, precision, recall).
+    /// Print one JSON object (accuracy, loss, confusion, precision, recall; for a committee also members: each one's path and accuracy).
     #[arg(long)]
     json: bool,
-    /// Also write every test image's ten outputs, in file order, as a NumPy float32 matrix [10000, 10] (numpy.load reads it).
+    /// Also write every test image's ten outputs (a committee's: the mean of its members'), in file order, as a NumPy float32 matrix [10000, 10] (numpy.load reads it).
     #[arg(long, value_name = "FILE.npy")]
     probabilities_out: Option<PathBuf>,
 }

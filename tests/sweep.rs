@@ -1,7 +1,7 @@
 //! Sweeps on synthetic data: every file is produced and readable, a
 //! diverging run is marked, shards merged give what one piece gives, an
-//! interrupted sweep keeps its finished runs, and folders of another grid
-//! are refused.
+//! interrupted sweep keeps its finished runs, folders of another grid
+//! are refused, and saved models are kept, made again and merged.
 
 #![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
 
@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
+use common::{mnist_mlp, stdout_of_success, synthetic_mnist, write_mnist_dir};
 use mnist_mlp::internals::app::sweep::grid::{Grid, Shard};
 use mnist_mlp::internals::app::sweep::report::write_outputs;
 use mnist_mlp::internals::app::sweep::store::{Finished, RunRecord};
@@ -62,6 +62,7 @@ fn options(grid: Grid, data: &Path, out: &Path) -> SweepOptions {
         shard: Shard::WHOLE,
         fresh: false,
         tensorboard: None,
+        save_models: false,
     }
 }
 
@@ -196,13 +197,7 @@ fn shards_merged_give_what_one_piece_gives() {
         let mut args = vec!["sweep", "--data-dir", d, "--out", out];
         args.extend_from_slice(&axes);
         args.extend_from_slice(extra);
-        let output = mnist_mlp(&args);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        stdout_of_success(&mnist_mlp(&args))
     };
     sweep_into(&dir("whole"), &[]);
     let first = sweep_into(&dir("a"), &["--shard", "1/2"]);
@@ -615,4 +610,78 @@ fn a_second_sweep_into_a_held_folder_is_refused_at_once_and_a_kill_releases_it()
         std::process::id().to_string()
     );
     drop(taken);
+}
+
+#[test]
+fn saved_models_are_kept_made_again_when_missing_and_merged() {
+    let data = data_dir();
+    let d = data.path().to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |name: &str| tmp.path().join(name);
+    let sweep_into = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            "--data-dir",
+            d,
+            "--out",
+            out.to_str().unwrap(),
+            "--hidden",
+            "8",
+            "--seed",
+            "1,2",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--jobs",
+            "1",
+            "--save-models",
+        ];
+        args.extend_from_slice(extra);
+        stdout_of_success(&mnist_mlp(&args))
+    };
+    let whole = dir("whole");
+    sweep_into(&whole, &[]);
+    let model = |out: &Path, seed: u64| out.join(format!("runs/seed-{seed}.safetensors"));
+    for seed in [1, 2] {
+        let saved = mnist_mlp::Model::load(model(&whole, seed)).unwrap();
+        assert_eq!(saved.info.config.seed, seed);
+        assert_eq!(saved.info.epochs_trained, 1);
+    }
+
+    // A finished run whose model is gone is trained again, to the same model.
+    let before = mnist_mlp::Model::load(model(&whole, 2)).unwrap();
+    std::fs::remove_file(model(&whole, 2)).unwrap();
+    let log = sweep_into(&whole, &[]);
+    assert!(
+        log.contains("1 finished there already (skipped), 1 to train")
+            && log.contains("seed-2.safetensors: no saved model"),
+        "{log}"
+    );
+    // (Compared as models: the metadata's order in the file varies.)
+    assert_eq!(mnist_mlp::Model::load(model(&whole, 2)).unwrap(), before);
+
+    // Shards keep their runs' models; merge brings them together.
+    sweep_into(&dir("a"), &["--shard", "1/2"]);
+    sweep_into(&dir("b"), &["--shard", "2/2"]);
+    let merged = mnist_mlp(&[
+        "merge",
+        "--out",
+        dir("m").to_str().unwrap(),
+        dir("a").to_str().unwrap(),
+        dir("b").to_str().unwrap(),
+    ]);
+    assert!(merged.status.success());
+    for (seed, shard) in [(1, "a"), (2, "b")] {
+        let merged = model(&dir("m"), seed);
+        assert!(
+            std::fs::read(&merged).unwrap() == std::fs::read(model(&dir(shard), seed)).unwrap(),
+            "seed {seed}: not the shard's file"
+        );
+        assert_eq!(
+            mnist_mlp::Model::load(&merged).unwrap(),
+            mnist_mlp::Model::load(model(&whole, seed)).unwrap(),
+            "seed {seed}"
+        );
+    }
 }

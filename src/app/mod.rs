@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::committee::Committee;
 use crate::data::dataset::{
     load_mnist, load_split, Dataset, Mnist, Source, CLASSES, TEST_IMAGES, TEST_LABELS,
     TRAIN_IMAGES, TRAIN_LABELS,
@@ -19,6 +20,7 @@ pub use crate::data::fetch::DEFAULT_TIMEOUT;
 use crate::data::fetch::{fetch_files, fetch_source, missing_files, FetchOptions};
 use crate::data::picture::mnist_like;
 use crate::error::{Error, Result};
+use crate::eval::EvalReport;
 use crate::io::atomic_file::check_writable;
 use crate::io::metrics::read_metrics;
 use crate::io::npy::write_npy_f32;
@@ -87,11 +89,14 @@ pub(crate) fn check_output_folder(path: &Path) -> Result<()> {
     }
 }
 
-/// Scores a saved model on the test set; with `probabilities_out`, also
-/// writes every test image's ten outputs there as a float32 `.npy` matrix
+/// Scores saved models on the test set: one model (`model_paths` naming
+/// one file, or a folder of one) as itself, several as a committee that
+/// averages their outputs, with a line (or `members` in JSON) giving each
+/// member's own accuracy. With `probabilities_out`, also writes every test
+/// image's ten outputs (the committee's) there as a float32 `.npy` matrix
 /// `[images, 10]`, in file order.
 pub fn eval(
-    model_path: &Path,
+    model_paths: &[PathBuf],
     data: &DataLocation,
     json: bool,
     probabilities_out: Option<&Path>,
@@ -100,17 +105,64 @@ pub fn eval(
     if let Some(path) = probabilities_out {
         check_output_folder(path)?;
     }
-    let model = Model::load(model_path)?;
+    let files = Committee::member_files(model_paths)?;
+    let committee = Committee::load(&files)?;
     let test = data.load_test()?;
-    let report = match probabilities_out {
-        Some(path) => {
-            let (report, outputs) = model.evaluate_with_outputs(&test);
-            write_npy_f32(path, test.len(), CLASSES, &outputs)?;
-            report
-        }
-        None => model.evaluate(&test),
+    if let [model] = committee.members() {
+        // One model: exactly what eval has always done.
+        let report = match probabilities_out {
+            Some(path) => {
+                let (report, outputs) = model.evaluate_with_outputs(&test);
+                write_npy_f32(path, test.len(), CLASSES, &outputs)?;
+                report
+            }
+            None => model.evaluate(&test),
+        };
+        print_report(out, json, &report, report.text());
+        return Ok(());
+    }
+    let (report, outputs) = committee.evaluate_with_outputs(&test);
+    if let Some(path) = probabilities_out {
+        write_npy_f32(path, test.len(), CLASSES, &outputs)?;
+    }
+    let members: Vec<(String, f64)> = files
+        .iter()
+        .zip(&report.members)
+        .map(|(path, member)| (path.display().to_string(), member.accuracy))
+        .collect();
+    let alone: Vec<String> = members
+        .iter()
+        .map(|(path, accuracy)| format!("{path} {:.2}%", 100.0 * accuracy))
+        .collect();
+    let text = format!(
+        "committee of {} models, the mean of their outputs (each alone: {})\n{}",
+        members.len(),
+        alone.join(", "),
+        report.committee.text()
+    );
+    /// The committee's report with its members, as `--json` prints it.
+    #[derive(serde::Serialize)]
+    struct WithMembers<'a> {
+        #[serde(flatten)]
+        report: &'a EvalReport,
+        members: Vec<Member<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct Member<'a> {
+        path: &'a str,
+        accuracy: f64,
+    }
+    let with_members = WithMembers {
+        report: &report.committee,
+        members: members
+            .iter()
+            .map(|(path, accuracy)| Member {
+                path,
+                accuracy: *accuracy,
+            })
+            .collect(),
     };
-    print_report(out, json, &report, report.text());
+    print_report(out, json, &with_members, text);
     Ok(())
 }
 
@@ -307,18 +359,19 @@ pub fn fetch(data: &DataLocation, options: &FetchOptions, out: &mut impl Write) 
 /// The top output below which `predict` says it is unsure.
 pub const UNSURE_BELOW: f32 = 0.5;
 
-/// Classifies pictures of digits with a saved model: one line (or JSON
-/// object) per picture on `out`. A picture that cannot be read or shows no
-/// digit costs only its own line, on `err`, naming it; the others are still
+/// Classifies pictures of digits with a saved model, or with a committee
+/// of several (the mean of their outputs): one line (or JSON object) per
+/// picture on `out`. A picture that cannot be read or shows no digit costs
+/// only its own line, on `err`, naming it; the others are still
 /// classified. Returns how many pictures failed.
 pub fn predict(
-    model_path: &Path,
+    model_paths: &[PathBuf],
     images: &[PathBuf],
     json: bool,
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<usize> {
-    let model = Model::load(model_path)?;
+    let model = Committee::load(model_paths)?;
     let mut failed = 0;
     for path in images {
         let pixels = match mnist_like(path) {

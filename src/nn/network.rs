@@ -146,13 +146,19 @@ impl Score {
     }
 }
 
+/// The index of the largest value of `row`, the first on ties: the digit a
+/// row of ten outputs (or of z) predicts.
+pub fn argmax(row: &[f32]) -> usize {
+    (0..row.len()).fold(0, |best, o| if row[o] > row[best] { o } else { best })
+}
+
 /// The predicted digit of each row of the batch `forward` just ran: the
 /// argmax of z (first on ties), which keeps its order where σ rounds
 /// outputs to 1.0.
 pub fn predictions(ws: &Workspace) -> impl Iterator<Item = usize> + '_ {
     flat(&ws.z, ws.rows * CLASSES)
         .chunks_exact(CLASSES)
-        .map(|z_row| (0..CLASSES).fold(0, |best, o| if z_row[o] > z_row[best] { o } else { best }))
+        .map(argmax)
 }
 
 /// Cost and argmax accuracy of the batch `forward` just ran.

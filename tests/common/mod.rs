@@ -120,6 +120,13 @@ pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// What a run of the binary wrote to stdout, once it has succeeded (else
+/// the test fails with its stderr).
+pub fn stdout_of_success(output: &std::process::Output) -> String {
+    assert!(output.status.success(), "{}", stderr(output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// The program's answer to bad input: exit status 2 and one line on
 /// stderr, `error: ...` naming `expect`, never a panic.
 pub fn assert_one_line_error(output: &std::process::Output, expect: &str) {

@@ -18,7 +18,9 @@ use crate::app::bench::layer_flops;
 use crate::app::{progress_bar, DataLocation};
 use crate::data::dataset::Mnist;
 use crate::error::{Error, Result};
+use crate::io::atomic_file::write_atomically;
 use crate::io::tensorboard::{self, EventWriter};
+use crate::model::Model;
 use crate::nn::subnormals::flush_subnormals;
 use crate::train::{on_epoch, train, TrainOptions};
 use grid::{Grid, Run, Shard};
@@ -38,6 +40,9 @@ pub struct SweepOptions {
     /// Write each run's TensorBoard events into a sub-folder of this one,
     /// named as the run's files are.
     pub tensorboard: Option<PathBuf>,
+    /// Keep each run's model as `runs/<run>.safetensors` (a diverged run's
+    /// weights are not kept): the members of a committee.
+    pub save_models: bool,
 }
 
 /// "1 h 02 min", "3 min 05 s", "42 s".
@@ -59,8 +64,8 @@ fn work(run: &Run) -> f64 {
 
 /// Trains `run` on `data`, already split as its `validation` says (one
 /// thread unless its config says otherwise), writing its TensorBoard events
-/// into `tensorboard/<run>` if asked.
-fn train_one(run: &Run, data: &Mnist, tensorboard: Option<&Path>) -> Result<Finished> {
+/// into `tensorboard/<run>` if asked. Gives the finished run and its model.
+fn train_one(run: &Run, data: &Mnist, tensorboard: Option<&Path>) -> Result<(Finished, Model)> {
     let started = Instant::now();
     let mut events = match tensorboard {
         Some(dir) => {
@@ -84,7 +89,7 @@ fn train_one(run: &Run, data: &Mnist, tensorboard: Option<&Path>) -> Result<Fini
             None => Ok(()),
         }),
     )?;
-    Ok(Finished {
+    let finished = Finished {
         record: RunRecord {
             name: run.name.clone(),
             settings: run.settings.clone(),
@@ -95,7 +100,15 @@ fn train_one(run: &Run, data: &Mnist, tensorboard: Option<&Path>) -> Result<Fini
             stopped_early: summary.stopped_early,
         },
         reports: summary.reports,
-    })
+    };
+    Ok((finished, summary.model))
+}
+
+/// Whether a finished run should have left a model in `out`: when the
+/// sweep keeps models and the run did not diverge (whose weights are not
+/// finite, and no model).
+fn keeps_model(options: &SweepOptions, finished: &Finished) -> bool {
+    options.save_models && !finished.record.diverged
 }
 
 /// Runs this shard's part of the grid into `options.out`: skips the runs
@@ -117,6 +130,12 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
     let mut redone = Vec::new();
     for run in &mine {
         match store::load_finished(out, run) {
+            Ok(f) if keeps_model(options, &f) && !store::model_path(out, &run.name).is_file() => {
+                redone.push(format!(
+                    "{}: no saved model (--save-models)",
+                    store::model_path(out, &run.name).display()
+                ))
+            }
             Ok(f) => finished[run.index] = Some(f),
             Err(Some(why)) => redone.push(why),
             Err(None) => {}
@@ -206,7 +225,11 @@ pub fn sweep(options: &SweepOptions, log: &mut (impl Write + Send)) -> Result<Ve
                     break;
                 };
                 let tensorboard = options.tensorboard.as_deref();
-                let outcome = train_one(run, split_for(run), tensorboard).and_then(|f| {
+                let outcome = train_one(run, split_for(run), tensorboard).and_then(|(f, model)| {
+                    // The model before the record, which says the run is done.
+                    if keeps_model(options, &f) {
+                        model.save(store::model_path(out, &run.name))?;
+                    }
                     store::save_finished(out, &f)?;
                     Ok(f)
                 });
@@ -328,7 +351,7 @@ pub fn merge(
         for dir in dirs {
             match store::load_finished(dir, run) {
                 Ok(f) => {
-                    found = Some(f);
+                    found = Some((f, dir));
                     break;
                 }
                 Err(Some(why)) => {
@@ -338,7 +361,13 @@ pub fn merge(
             }
         }
         match found {
-            Some(f) => {
+            Some((f, dir)) => {
+                // Its model too, if the shard kept one; before the record.
+                let model = store::model_path(dir, &run.name);
+                if model.is_file() {
+                    let bytes = std::fs::read(&model).map_err(Error::io(&model))?;
+                    write_atomically(&store::model_path(out, &run.name), &bytes)?;
+                }
                 store::save_finished(out, &f)?;
                 finished.push(f);
             }

@@ -1,7 +1,9 @@
 //! A sweep's output folder on disk. `sweep.json` names the grid the folder
 //! belongs to; each finished run leaves `runs/<run>.jsonl` (its epochs, as
 //! `train --metrics-out` writes them), `runs/<run>.png` and, last,
-//! `runs/<run>.json` (its settings and outcome), each written atomically.
+//! `runs/<run>.json` (its settings and outcome), each written atomically;
+//! with `--save-models`, also `runs/<run>.safetensors` (its model), before
+//! the record. `committee.rs` reads the models of such a folder.
 //! A run counts as finished only when its record is there, reads back, and
 //! holds the config the grid gives it; anything else is trained again.
 
@@ -18,7 +20,7 @@ use crate::io::read::read_capped_to_string;
 use crate::train::config::TrainConfig;
 
 /// The file that names a folder's grid.
-pub const GRID_FILE: &str = "sweep.json";
+pub const GRID_FILE: &str = crate::committee::SWEEP_GRID_FILE;
 
 /// A run record is a few kilobytes; a grid file, the same.
 const MAX_RECORD_BYTES: u64 = 1 << 20;
@@ -60,7 +62,12 @@ impl Finished {
 }
 
 pub fn runs_dir(out: &Path) -> PathBuf {
-    out.join("runs")
+    out.join(crate::committee::SWEEP_RUNS)
+}
+
+/// Where a run's model goes when the sweep saves models.
+pub fn model_path(out: &Path, name: &str) -> PathBuf {
+    runs_dir(out).join(format!("{name}.safetensors"))
 }
 
 fn record_path(out: &Path, name: &str) -> PathBuf {
