@@ -10,7 +10,10 @@ fn allowed_cores() -> Vec<usize> {
     // SAFETY: a plain bit array of the size passed; pid 0 is this thread.
     unsafe {
         let mut set: libc::cpu_set_t = zeroed();
-        assert_eq!(libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set), 0);
+        assert_eq!(
+            libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set),
+            0
+        );
         (0..libc::CPU_SETSIZE as usize)
             .filter(|&c| libc::CPU_ISSET(c, &set))
             .collect()
@@ -63,7 +66,11 @@ fn each_thread_gets_a_core_of_its_own_then_the_mask_comes_back() {
     cores_used.push(leader_core);
     cores_used.sort();
     cores_used.dedup();
-    assert_eq!(cores_used.len(), others, "two threads share a core: {placed:?}");
+    assert_eq!(
+        cores_used.len(),
+        others,
+        "two threads share a core: {placed:?}"
+    );
     // The caller, released, has its whole mask back.
     assert_eq!(allowed_cores(), before);
 }
