@@ -4,23 +4,13 @@
 
 mod common;
 
-use common::{reference, synthetic_mnist};
+use common::{reference, synthetic_mnist, values};
 use mnist_mlp::internals::blas::{core_name, verify_product};
 use mnist_mlp::internals::nn::arch::Hidden;
 use mnist_mlp::internals::nn::gemm::{product_abt, Form};
 use mnist_mlp::internals::nn::params::Params;
 use mnist_mlp::internals::train::{TrainConfig, Trainer};
 use ndarray::Array2;
-
-/// A fixed, cheap sequence of values in [-1, 1).
-fn values(rows: usize, cols: usize, mut state: u64) -> Array2<f32> {
-    Array2::from_shape_simple_fn((rows, cols), move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    })
-}
 
 #[test]
 fn both_forms_compute_the_product_at_the_steps_shapes() {

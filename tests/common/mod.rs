@@ -148,5 +148,15 @@ pub fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// A fixed, cheap sequence of values in [-1, 1), (rows, cols).
+pub fn values(rows: usize, cols: usize, mut state: u64) -> ndarray::Array2<f32> {
+    ndarray::Array2::from_shape_simple_fn((rows, cols), move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    })
+}
+
 pub mod naive;
 pub mod reference;
