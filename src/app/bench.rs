@@ -277,7 +277,7 @@ impl BenchReport {
         let mut out = format!(
             "{} ({}), {}, batch {}, {}{}, {}\n\
              training: {:.4} s/epoch (median), {:.0} samples/s\n\
-             products: {} FLOP/sample (by layer: {}), {:.1} GFLOP/s achieved; single-thread sgemm peak {:.1} GFLOP/s ({} kernels); achieved/peak {:.0}%\n\
+             products: {} FLOP/sample (by layer: {}), {:.1} GFLOP/s achieved; single-thread sgemm peak {:.1} GFLOP/s ({} kernels); achieved/peak {:.0}%{}\n\
              peak memory {:.0} MB; final test accuracy {:.2}%\n\
              time by phase (training + evaluation):\n",
             self.network,
@@ -299,6 +299,15 @@ impl BenchReport {
             self.peak_sgemm_gflops,
             self.openblas_core,
             100.0 * self.achieved_over_peak,
+            if self.threads > 1 {
+                format!(
+                    " of one core, {:.0}% of {} cores",
+                    100.0 * self.achieved_over_peak / self.threads as f64,
+                    self.threads
+                )
+            } else {
+                String::new()
+            },
             self.peak_rss_mb,
             100.0 * self.test_acc,
         );
