@@ -277,7 +277,7 @@ struct PredictArgs {
 struct RunArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Named settings, which the other flags override: tutorial (the defaults), fast (98% in seconds), best (99% in minutes), record (about 99.5% in under half an hour); docs/presets.md lists what each sets.
+    /// Named settings, which the other flags override: tutorial (the defaults), fast (98% in seconds), best (99% in minutes), record (about 99.5% in 13 to 34 minutes on two cores); docs/presets.md lists what each sets.
     #[arg(long)]
     preset: Option<Preset>,
     /// Hidden layer sizes: 30 for 784-30-10, 800-800 for 784-800-800-10.
