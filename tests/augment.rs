@@ -31,7 +31,7 @@ fn block() -> Vec<u8> {
 fn redraw(image: &[u8], augment: &Augment, key: u64) -> Vec<u8> {
     let mut scratch = Scratch::new(1, augment);
     let mut out = vec![0u8; PIXELS];
-    augment_image(image, &mut out, augment, key, &mut scratch.field);
+    augment_image(image, &mut out, augment, key, &mut scratch.resampler);
     out
 }
 

@@ -99,7 +99,6 @@ fn a_blocked_adam_step_lands_where_the_step_on_the_whole_product_does() {
             let g = g + step.weight_decay * *w;
             *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
             *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
-            *w -= step.lr * 0.0 * *w;
             *w -= step.lr * (*m / c1) / ((*v / c2).sqrt() + ADAM_EPSILON);
         }
         assert!(w != w0, "the step did not move {b}x{rows}x{inputs}");

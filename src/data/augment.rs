@@ -40,19 +40,19 @@ impl Augment {
 }
 
 /// Per-thread buffers: the whole batch's redrawn images, gathered from
-/// the threads that drew them, and the elastic displacement field.
+/// the threads that drew them, and one image's working buffers.
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
     /// (B, 784) the batch's images after augmentation.
     pub images: Vec<u8>,
-    pub field: Field,
+    pub resampler: Resampler,
 }
 
-/// The per-image working buffers: the source as floats with a border of
-/// zeros, and the elastic displacement field (empty without elastic
-/// distortion).
+/// One image's working buffers: the source as floats with a border of
+/// zeros, where each output pixel reads it, and the elastic displacement
+/// field (empty without elastic distortion).
 #[derive(Debug, Clone, Default)]
-pub struct Field {
+pub struct Resampler {
     /// (PADDED²) the source image as f32, framed by `BORDER` zeros, so that
     /// resampling reads without bounds checks.
     source: Vec<f32>,
@@ -82,7 +82,7 @@ impl Scratch {
         let pixels = if augment.elastic() { PIXELS } else { 0 };
         Self {
             images: vec![0; batch_size * PIXELS],
-            field: Field {
+            resampler: Resampler {
                 source: vec![0.0; PADDED * PADDED],
                 x: vec![0.0; PIXELS],
                 y: vec![0.0; PIXELS],
@@ -109,7 +109,7 @@ pub fn redraw(
     out: &mut [u8],
     augment: &Augment,
     (seed, epoch): (u64, usize),
-    field: &mut Field,
+    resampler: &mut Resampler,
 ) {
     for (image, &i) in out.chunks_exact_mut(PIXELS).zip(indices) {
         augment_image(
@@ -117,7 +117,7 @@ pub fn redraw(
             image,
             augment,
             sample_key(seed, epoch, i),
-            field,
+            resampler,
         );
     }
 }
@@ -136,7 +136,7 @@ pub fn augment_image(
     out: &mut [u8],
     augment: &Augment,
     key: u64,
-    field: &mut Field,
+    resampler: &mut Resampler,
 ) {
     let whole_shift = |draw| {
         let choices = 2 * augment.shift as u64 + 1;
@@ -151,14 +151,14 @@ pub fn augment_image(
     let angle = (augment.rotate_degrees * random::symmetric(key, DRAW_ROTATE)).to_radians();
     let zoom = 1.0 + augment.scale * random::symmetric(key, DRAW_SCALE);
     if elastic {
-        field.draw(key, augment.elastic_alpha, augment.elastic_sigma);
+        resampler.draw(key, augment.elastic_alpha, augment.elastic_sigma);
     }
     // Each output pixel reads the source where the inverse map sends it:
     // p_source = R(−angle) (p − centre) / zoom + centre − shift + field(p).
     let (sin, cos) = angle.sin_cos();
     let centre_x = (IMAGE_COLS as f32 - 1.0) / 2.0;
     let centre_y = (IMAGE_ROWS as f32 - 1.0) / 2.0;
-    let Field { x, y, .. } = field;
+    let Resampler { x, y, .. } = resampler;
     for (row, (x, y)) in x
         .chunks_exact_mut(IMAGE_COLS)
         .zip(y.chunks_exact_mut(IMAGE_COLS))
@@ -172,10 +172,18 @@ pub fn augment_image(
         }
     }
     if elastic {
-        field.x.iter_mut().zip(&field.dx).for_each(|(x, d)| *x += d);
-        field.y.iter_mut().zip(&field.dy).for_each(|(y, d)| *y += d);
+        resampler
+            .x
+            .iter_mut()
+            .zip(&resampler.dx)
+            .for_each(|(x, d)| *x += d);
+        resampler
+            .y
+            .iter_mut()
+            .zip(&resampler.dy)
+            .for_each(|(y, d)| *y += d);
     }
-    field.resample(source, out);
+    resampler.resample(source, out);
 }
 
 /// `source` moved by whole pixels, zeros where it moved in from outside.
@@ -199,7 +207,7 @@ fn translate(source: &[u8], out: &mut [u8], shift_x: i64, shift_y: i64) {
     }
 }
 
-impl Field {
+impl Resampler {
     /// `out`[i] = `source` at (x[i], y[i]), interpolated between its four
     /// nearest pixels, with zeros outside; rounded to the nearest byte.
     ///
@@ -345,7 +353,7 @@ mod tests {
         let source: Vec<u8> = (0..PIXELS)
             .map(|i| (random::bits24(7, i as u64) >> 16) as u8)
             .collect();
-        let mut field = Scratch::new(
+        let mut resampler = Scratch::new(
             1,
             &Augment {
                 shift: 0,
@@ -355,25 +363,25 @@ mod tests {
                 elastic_sigma: 4.0,
             },
         )
-        .field;
+        .resampler;
         // Points from well outside the image to well inside, whole pixels
         // and borders among them.
         for round in 0..20u64 {
-            for (i, (x, y)) in field.x.iter_mut().zip(&mut field.y).enumerate() {
+            for (i, (x, y)) in resampler.x.iter_mut().zip(&mut resampler.y).enumerate() {
                 let draw = |axis: u64| 44.0 * random::uniform(round, 2 * i as u64 + axis) - 8.0;
                 (*x, *y) = (draw(0), draw(1));
                 if i % 7 == 0 {
                     *x = x.round();
                 }
             }
-            let points: Vec<(f32, f32)> = field
+            let points: Vec<(f32, f32)> = resampler
                 .x
                 .iter()
                 .copied()
-                .zip(field.y.iter().copied())
+                .zip(resampler.y.iter().copied())
                 .collect();
             let mut out = vec![0u8; PIXELS];
-            field.resample(&source, &mut out);
+            resampler.resample(&source, &mut out);
             for (&(x, y), &got) in points.iter().zip(&out) {
                 assert_eq!(got, bilinear_by_definition(&source, x, y), "at ({x}, {y})");
             }
@@ -384,7 +392,7 @@ mod tests {
     fn the_elastic_field_is_the_noise_box_blurred_along_rows_then_columns_three_times() {
         let (alpha, sigma, key) = (34.0, 4.0, 99);
         let radius = box_radius(sigma) as i64;
-        let mut field = Scratch::new(
+        let mut resampler = Scratch::new(
             1,
             &Augment {
                 shift: 0,
@@ -394,9 +402,9 @@ mod tests {
                 elastic_sigma: sigma,
             },
         )
-        .field;
-        field.draw(key, alpha, sigma);
-        for (axis, got) in [&field.dx, &field.dy].into_iter().enumerate() {
+        .resampler;
+        resampler.draw(key, alpha, sigma);
+        for (axis, got) in [&resampler.dx, &resampler.dy].into_iter().enumerate() {
             let mut f: Vec<f64> = (0..PIXELS)
                 .map(|i| random::symmetric(key, DRAW_FIELD + 2 * i as u64 + axis as u64) as f64)
                 .collect();

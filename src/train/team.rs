@@ -790,7 +790,7 @@ fn redraw_batch<'s>(
             &mut share[..rows.len() * PIXELS],
             augment,
             (pass.seed, pass.epoch),
-            &mut scratch.field,
+            &mut scratch.resampler,
         );
     }
     observer.lap(Phase::Gather);
