@@ -2,7 +2,7 @@
 //! layers into units, threads sharing them) against the plain whole-network
 //! step, and across thread counts, for every option.
 
-mod common;
+use crate::common;
 
 use common::{reference, synthetic_mnist};
 use mnist_mlp::internals::data::batch::{gather, Normalisation};

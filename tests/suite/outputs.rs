@@ -10,7 +10,7 @@
 
 #![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};

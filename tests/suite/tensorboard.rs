@@ -7,7 +7,7 @@
 
 #![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

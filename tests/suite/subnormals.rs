@@ -4,7 +4,7 @@
 #![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
 #![cfg(target_arch = "x86_64")]
 
-mod common;
+use crate::common;
 
 use std::hint::black_box;
 

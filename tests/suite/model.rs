@@ -3,7 +3,7 @@
 
 #![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! stopping, checkpoints, an observer, then the model saved, loaded,
 //! evaluated and asked about one image.
 
-mod common;
+use crate::common;
 
 use common::synthetic_mnist;
 use mnist_mlp::{

@@ -1,7 +1,7 @@
 //! OpenBLAS through ndarray agrees with the naive triple loop at the
 //! trainer's shapes, transposed views included.
 
-mod common;
+use crate::common;
 use common::naive::naive_matmul;
 use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;

@@ -2,7 +2,7 @@
 //! w·xᵀ into (H, B)): both right, each thread-invariant, the choice fixed
 //! by the kernels' name so that a run is reproducible.
 
-mod common;
+use crate::common;
 
 use common::{reference, synthetic_mnist, values};
 use mnist_mlp::internals::blas::{core_name, verify_product};

@@ -3,7 +3,7 @@
 //! scalings keep the digit, elastic distortion moves pixels a little, and
 //! the same key always gives the same picture.
 
-mod common;
+use crate::common;
 
 use common::synthetic;
 use mnist_mlp::internals::data::augment::{augment_image, sample_key, Augment, Scratch};

@@ -1,7 +1,7 @@
 //! IDX reading and dataset loading: round trips and every malformation
 //! rejected with its own error.
 
-mod common;
+use crate::common;
 
 use common::{gzip, synthetic, synthetic_mnist, write_mnist_dir};
 use mnist_mlp::internals::data::dataset::{

@@ -5,7 +5,7 @@
 
 #![cfg(feature = "cli")] // runs the program, or uses its plumbing (app)
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};

@@ -3,7 +3,7 @@
 //! from files, folders and sweep folders; `eval` and `predict` with several
 //! `--model`s, and their one-line errors.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -5,7 +5,7 @@
 //! machine runs, and a blocked step lands where the step on the whole
 //! product does.
 
-mod common;
+use crate::common;
 
 use common::values;
 use mnist_mlp::internals::blas::{core_name, set_threads};

@@ -1,7 +1,7 @@
 //! `bench --trace`'s observer: a Chrome trace with a track per training
 //! thread, the barrier waits among its spans, bounded in batches.
 
-mod common;
+use crate::common;
 
 use common::synthetic_mnist;
 use mnist_mlp::internals::train::trace::Trace;

@@ -7,7 +7,7 @@
 //! w' = w − lr·(g + λw), so g + λw = (w − w') / lr. A large lr keeps the
 //! rounding of w' small next to lr·g.
 
-mod common;
+use crate::common;
 
 use common::{reference, synthetic};
 use mnist_mlp::internals::data::batch::{gather, Normalisation};
