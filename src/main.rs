@@ -362,6 +362,9 @@ struct RunArgs {
     /// Label smoothing: train towards 1 - EPS + EPS/10 for the true digit and EPS/10 for the others (0 is off); the training loss shown is against these targets, the validation and test losses against the true digit.
     #[arg(long, value_name = "EPS")]
     label_smoothing: Option<f32>,
+    /// Weight averaging (SWA): evaluate, keep and save the mean of the weights at the ends of the last N epochs, while training goes on from the weights themselves (0 is off); from then on each epoch's validation and test figures are the average's.
+    #[arg(long, value_name = "N")]
+    average_epochs: Option<usize>,
 }
 
 impl RunArgs {
@@ -400,6 +403,7 @@ impl RunArgs {
             given("augment_elastic", &self.augment_elastic),
             given("augment_elastic_sigma", &self.augment_elastic_sigma),
             given("label_smoothing", &self.label_smoothing),
+            given("average_epochs", &self.average_epochs),
         ]
         .into_iter()
         .flatten()

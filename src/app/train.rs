@@ -94,6 +94,12 @@ pub fn describe(config: &TrainConfig) -> String {
     if config.label_smoothing > 0.0 {
         line.push_str(&format!(" | label smoothing {}", config.label_smoothing));
     }
+    if config.average_epochs > 0 {
+        line.push_str(&format!(
+            " | weights averaged over the last {} epochs",
+            config.average_epochs
+        ));
+    }
     if let Some(a) = config.augment() {
         line.push_str(&format!(
             " | augment shift {} rotate {} scale {} elastic {} (sigma {})",

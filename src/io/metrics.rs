@@ -48,6 +48,14 @@ pub struct EpochReport {
     pub output_saturation: f64,
     /// Frobenius norm of each layer's weights, input layer first.
     pub weight_norms: Vec<f32>,
+    /// Epochs whose mean weights the validation and test figures are of
+    /// (`--average-epochs`); 0 when they are of the weights themselves.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub averaged_epochs: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl EpochReport {
@@ -61,8 +69,12 @@ impl EpochReport {
             }
             _ => String::new(),
         };
+        let averaged = match self.averaged_epochs {
+            0 => String::new(),
+            n => format!("  (weights averaged over {n} epochs)"),
+        };
         let mut line = format!(
-            "epoch {:>width$}/{epochs}  lr {:<7.4}  train loss {:.4} acc {:6.2}%{validation}  test loss {:.4} acc {:6.2}%  {:.2}s + {:.2}s eval",
+            "epoch {:>width$}/{epochs}  lr {:<7.4}  train loss {:.4} acc {:6.2}%{validation}  test loss {:.4} acc {:6.2}%{averaged}  {:.2}s + {:.2}s eval",
             self.epoch,
             self.lr,
             self.train_loss,
@@ -144,6 +156,13 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false),
             output_saturation: number("output_saturation", false)?,
+            averaged_epochs: number("averaged_epochs", false).map(|n| {
+                if n.is_nan() {
+                    0
+                } else {
+                    n as usize
+                }
+            })?,
             weight_norms: value
                 .get("weight_norms")
                 .and_then(|v| v.as_array())

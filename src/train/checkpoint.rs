@@ -1,8 +1,9 @@
 //! Checkpoints: a model file that also holds everything the trainer needs
 //! to go on as if it had never stopped: the optimiser state, the batch and
 //! epoch counts (the schedule's position, Adam's step, the dropout and
-//! augmentation draws), the shuffling stream's position and the best
-//! epoch on validation with its weights. See `io/model.rs` for the file.
+//! augmentation draws), the shuffling stream's position, the best epoch on
+//! validation with its weights, and the weight average so far. See
+//! `io/model.rs` for the file.
 
 use std::path::Path;
 
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::io::model::{self, NamedTensor, Resumable};
 use crate::nn::params::Params;
 use crate::optim::Optimizer;
-use crate::train::trainer::{Best, Trainer};
+use crate::train::trainer::{Average, Best, Trainer};
 
 const FORMAT: &str = "mnist-mlp-checkpoint/1";
 
@@ -32,6 +33,10 @@ struct TrainingState {
     /// numbers stop short of u128.
     rng_word_pos: String,
     best: Option<BestEpoch>,
+    /// Epochs in the weight average; absent in checkpoints from before
+    /// averaging, which had none.
+    #[serde(default)]
+    average_epochs: Option<usize>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,11 +51,42 @@ fn state_name(layer: usize, part: &str, k: usize) -> String {
     format!("optimizer.{layer}.{part}.{k}")
 }
 
-fn best_names(layer: usize) -> (String, String) {
-    (
-        format!("best.layers.{layer}.weight"),
-        format!("best.layers.{layer}.bias"),
-    )
+/// Each layer's weight and bias, named `{prefix}.layers.{l}.weight` and
+/// `.bias`, as tensors to save.
+fn params_tensors(prefix: &str, params: &Params) -> Vec<NamedTensor> {
+    let mut tensors = Vec::new();
+    for (l, layer) in params.layers.iter().enumerate() {
+        let name = |part: &str| format!("{prefix}.layers.{l}.{part}");
+        tensors.push((name("weight"), layer.w.shape().to_vec(), flat(&layer.w)));
+        tensors.push((name("bias"), layer.b.shape().to_vec(), flat(&layer.b)));
+    }
+    tensors
+}
+
+/// The weights `params_tensors(prefix, _)` saved, shaped like `like`.
+fn take_params(
+    resumable: &mut Resumable,
+    prefix: &str,
+    like: &Params,
+) -> std::result::Result<Params, String> {
+    let mut params = like.clone();
+    for (l, layer) in params.layers.iter_mut().enumerate() {
+        let name = |part: &str| format!("{prefix}.layers.{l}.{part}");
+        let w = resumable.take(&name("weight"), layer.w.shape())?;
+        let b = resumable.take(&name("bias"), layer.b.shape())?;
+        layer
+            .w
+            .as_slice_mut()
+            .expect("contiguous")
+            .copy_from_slice(&w);
+        layer
+            .b
+            .as_slice_mut()
+            .expect("contiguous")
+            .copy_from_slice(&b);
+    }
+    params.realign();
+    Ok(params)
 }
 
 fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> Vec<f32> {
@@ -69,11 +105,10 @@ pub fn save(path: &Path, trainer: &Trainer, test_accuracy: f64) -> Result<()> {
         }
     }
     if let Some(best) = &trainer.best {
-        for (l, layer) in best.params.layers.iter().enumerate() {
-            let (w, b) = best_names(l);
-            tensors.push((w, layer.w.shape().to_vec(), flat(&layer.w)));
-            tensors.push((b, layer.b.shape().to_vec(), flat(&layer.b)));
-        }
+        tensors.extend(params_tensors("best", &best.params));
+    }
+    if let Some(average) = &trainer.average {
+        tensors.extend(params_tensors("average", &average.params));
     }
     let state = TrainingState {
         format: FORMAT.into(),
@@ -86,6 +121,7 @@ pub fn save(path: &Path, trainer: &Trainer, test_accuracy: f64) -> Result<()> {
             val_acc: b.val_acc,
             test_acc: b.test_acc,
         }),
+        average_epochs: trainer.average.as_ref().map(|a| a.epochs),
     };
     let resumable = Resumable {
         state: serde_json::to_string(&state).expect("states serialise"),
@@ -150,30 +186,19 @@ pub fn restore(trainer: &mut Trainer, mut resumable: Resumable, path: &Path) -> 
     }
     trainer.best = match state.best {
         None => None,
-        Some(best) => {
-            let mut params: Params = trainer.params.clone();
-            for (l, layer) in params.layers.iter_mut().enumerate() {
-                let (w, b) = best_names(l);
-                let w_values = resumable.take(&w, layer.w.shape()).map_err(bad)?;
-                let b_values = resumable.take(&b, layer.b.shape()).map_err(bad)?;
-                layer
-                    .w
-                    .as_slice_mut()
-                    .expect("contiguous")
-                    .copy_from_slice(&w_values);
-                layer
-                    .b
-                    .as_slice_mut()
-                    .expect("contiguous")
-                    .copy_from_slice(&b_values);
-            }
-            Some(Best {
-                epoch: best.epoch,
-                val_acc: best.val_acc,
-                test_acc: best.test_acc,
-                params,
-            })
-        }
+        Some(best) => Some(Best {
+            epoch: best.epoch,
+            val_acc: best.val_acc,
+            test_acc: best.test_acc,
+            params: take_params(&mut resumable, "best", &trainer.params).map_err(bad)?,
+        }),
+    };
+    trainer.average = match state.average_epochs {
+        None => None,
+        Some(epochs) => Some(Average {
+            epochs,
+            params: take_params(&mut resumable, "average", &trainer.params).map_err(bad)?,
+        }),
     };
     let word_pos: u128 = state.rng_word_pos.parse().map_err(|_| {
         bad(format!(

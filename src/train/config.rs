@@ -119,6 +119,11 @@ pub struct TrainConfig {
     /// the true digit and ε/10 for the others (0 for none). Evaluation
     /// always scores against the true digit alone.
     pub label_smoothing: f32,
+    /// Weight averaging (Izmailov et al. 2018's SWA, one snapshot an
+    /// epoch): the model that is evaluated, kept and saved is the mean of
+    /// the weights at the ends of the run's last `average_epochs` epochs,
+    /// while training goes on from the weights themselves; 0 for none.
+    pub average_epochs: usize,
 }
 
 /// `threads` value that chooses the thread count while training.
@@ -173,6 +178,7 @@ impl Default for TrainConfig {
             augment_elastic: 0.0,
             augment_elastic_sigma: 4.0,
             label_smoothing: 0.0,
+            average_epochs: 0,
         }
     }
 }
@@ -239,9 +245,10 @@ impl TrainConfig {
     /// `warmup_epochs`, `epochs`, `batch_size`, `seed`, `threads` (a
     /// number or `auto`), `validation`, `early_stop`, `augment_shift`,
     /// `augment_rotate`, `augment_scale`, `augment_elastic`,
-    /// `augment_elastic_sigma`, `label_smoothing`. Names of values are as the command line
-    /// takes them (`relu`, `adam`, `onecycle`). An unknown key or a value
-    /// that does not parse is an error naming it.
+    /// `augment_elastic_sigma`, `label_smoothing`, `average_epochs`. Names
+    /// of values are as the command line takes them (`relu`, `adam`,
+    /// `onecycle`). An unknown key or a value that does not parse is an
+    /// error naming it.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let field = key.trim_start_matches("--").replace('-', "_");
         let mut object = serde_json::to_value(&*self).expect("configs serialise");
@@ -362,6 +369,15 @@ impl TrainConfig {
             (0.5..=14.0).contains(&self.augment_elastic_sigma),
             "from 0.5 to 14 pixels",
         )?;
+        if self.average_epochs > MAX_EPOCHS {
+            return bad(
+                "average-epochs",
+                format!(
+                    "must be from 0 to {MAX_EPOCHS}, got {}",
+                    self.average_epochs
+                ),
+            );
+        }
         if self.early_stop > 0 && self.validation == 0 {
             return bad(
                 "early-stop",

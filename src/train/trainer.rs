@@ -144,6 +144,39 @@ pub struct Trainer {
     pub rng: ChaCha12Rng,
     /// The best epoch on the validation set so far, when there is one.
     pub best: Option<Best>,
+    /// The mean of the weights over the epochs averaged so far, once
+    /// `config.average_epochs` has started counting.
+    pub average: Option<Average>,
+}
+
+/// A running mean of the weights at the ends of epochs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Average {
+    /// Epochs averaged.
+    pub epochs: usize,
+    /// Their mean weights.
+    pub params: Params,
+}
+
+/// The average when there is one, else the weights: the model as it is
+/// evaluated and kept.
+fn averaged_or<'a>(params: &'a Params, average: &'a Option<Average>) -> &'a Params {
+    average.as_ref().map_or(params, |a| &a.params)
+}
+
+impl Average {
+    /// Takes `params` into the mean: m += (p − m) / n, so the mean needs
+    /// no second copy and stays in range however many epochs it holds.
+    fn add(&mut self, params: &Params) {
+        self.epochs += 1;
+        let share = 1.0 / self.epochs as f32;
+        for (mean, layer) in self.params.layers.iter_mut().zip(&params.layers) {
+            mean.w
+                .zip_mut_with(&layer.w, |m, &p| *m += (p - *m) * share);
+            mean.b
+                .zip_mut_with(&layer.b, |m, &p| *m += (p - *m) * share);
+        }
+    }
 }
 
 /// The epoch with the highest validation accuracy so far, and its weights.
@@ -245,6 +278,7 @@ impl Trainer {
             order: Vec::new(),
             rng,
             best: None,
+            average: None,
         })
     }
 
@@ -390,7 +424,8 @@ impl Trainer {
         self.threads_used
     }
 
-    /// Scores `data` in file order, in batches of the training batch size
+    /// Scores the model (the average, when averaging has started) on
+    /// `data` in file order, in batches of the training batch size
     /// (standardisation may be per batch, so evaluation batches like
     /// training), on as many threads as the last pass trained on, each
     /// taking a run of consecutive batches.
@@ -401,7 +436,8 @@ impl Trainer {
         let threads = self.threads_used;
         let per_thread = batches.div_ceil(threads).max(1);
         let arch = self.config.arch();
-        let (params, normalisation, arch) = (&self.params, self.normalisation, &arch);
+        let params = averaged_or(&self.params, &self.average);
+        let (normalisation, arch) = (self.normalisation, &arch);
         let mut parts = self
             .team
             .workspaces_mut()
@@ -444,13 +480,14 @@ impl Trainer {
 }
 
 impl Trainer {
-    /// Keeps the weights of `epoch` if its validation accuracy is the best
-    /// so far.
+    /// Keeps the model of `epoch` if its validation accuracy is the best so
+    /// far.
     fn note_validation(&mut self, epoch: usize, val_acc: f64, test_acc: f64) {
+        let params = averaged_or(&self.params, &self.average);
         match &mut self.best {
             Some(best) if val_acc <= best.val_acc => {}
             Some(best) => {
-                best.params.clone_from(&self.params);
+                best.params.clone_from(params);
                 (best.epoch, best.val_acc, best.test_acc) = (epoch, val_acc, test_acc);
             }
             None => {
@@ -458,10 +495,33 @@ impl Trainer {
                     epoch,
                     val_acc,
                     test_acc,
-                    params: self.params.clone(),
+                    params: params.clone(),
                 })
             }
         }
+    }
+
+    /// Takes the epoch just trained into the average if it is one of the
+    /// run's last `average_epochs`.
+    fn note_average(&mut self) {
+        let window = self.config.average_epochs;
+        if window == 0 || self.epochs_done + window <= self.total_epochs {
+            return;
+        }
+        match &mut self.average {
+            Some(average) => average.add(&self.params),
+            None => {
+                let mut params = self.params.clone();
+                params.realign();
+                self.average = Some(Average { epochs: 1, params });
+            }
+        }
+    }
+
+    /// The model as it is evaluated and kept: the average of the weights
+    /// once averaging has started, else the weights.
+    pub fn model_params(&self) -> &Params {
+        averaged_or(&self.params, &self.average)
     }
 
     /// Whether `early_stop` epochs have passed since the best one.
@@ -530,7 +590,7 @@ fn kept_model(trainer: &Trainer, last_test_acc: f64) -> Model {
             },
         },
         None => Model {
-            params: trainer.params.clone(),
+            params: trainer.model_params().clone(),
             info: trainer.model_info(last_test_acc),
         },
     }
@@ -568,6 +628,7 @@ pub fn run(
         let started = Instant::now();
         let train = trainer.train_epoch(&data.train, observer);
         let train_seconds = started.elapsed().as_secs_f64();
+        trainer.note_average();
         let started = Instant::now();
         let validation = data.validation.as_ref().map(|v| trainer.evaluate(v));
         let test = trainer.evaluate(&data.test);
@@ -605,6 +666,7 @@ pub fn run(
             diverged: diverged.is_some(),
             output_saturation: train.saturated_share(),
             weight_norms: norms_after,
+            averaged_epochs: trainer.average.as_ref().map_or(0, |a| a.epochs),
         };
         observer.epoch_ended(&report)?;
         on_epoch(trainer, &report)?;

@@ -132,6 +132,7 @@ fn run(
                 diverged,
                 output_saturation: 0.0,
                 weight_norms: vec![1.0, 1.0],
+                averaged_epochs: 0,
             }
         })
         .collect();
@@ -394,6 +395,7 @@ fn a_run_with_validation_gets_a_dotted_validation_curve() {
             diverged: false,
             output_saturation: 0.0,
             weight_norms: vec![1.0, 1.0],
+            averaged_epochs: 0,
         });
     }
     let curves = run_curves("a", &reports, 0);

@@ -12,7 +12,7 @@ use std::process::Output;
 use common::{mnist_mlp, synthetic_mnist, write_mnist_dir};
 use mnist_mlp::internals::io::model;
 use mnist_mlp::internals::train::{checkpoint, run, TrainConfig, Trainer};
-use mnist_mlp::Error;
+use mnist_mlp::{Error, Hidden, Normalise};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -42,7 +42,8 @@ fn fixture() -> tempfile::TempDir {
 
 /// The options a resumed run must carry through: Adam's moments and step,
 /// dropout masks, augmentation draws, a cosine schedule's position, the
-/// shuffling stream and the best-on-validation weights.
+/// shuffling stream, the best-on-validation weights and the weight average
+/// (which the run below is killed in the middle of).
 const EVERYTHING: &[&str] = &[
     "--hidden",
     "32-16",
@@ -68,6 +69,8 @@ const EVERYTHING: &[&str] = &[
     "32",
     "--seed",
     "5",
+    "--average-epochs",
+    "3",
 ];
 
 fn train(dir: &Path, extra: &[&str]) -> Output {
@@ -147,6 +150,76 @@ fn a_run_resumed_from_a_checkpoint_goes_on_bit_for_bit() {
     assert_eq!(a_info.config.epochs, 4);
     assert_eq!(b_info.config.epochs, 4);
     assert_eq!(b_info.epochs_trained, a_info.epochs_trained);
+}
+
+/// `--average-epochs 3`: the model is the mean of the last three epochs'
+/// weights, the training itself is unchanged, and the figures reported
+/// from the first averaged epoch on are the average's.
+#[test]
+fn averaging_keeps_the_mean_of_the_last_epochs_weights() {
+    let data = synthetic_mnist(600, 100);
+    let config = TrainConfig {
+        hidden: Hidden(vec![16]),
+        normalise: Normalise::Dataset,
+        batch_size: 32,
+        epochs: 4,
+        seed: 3,
+        ..TrainConfig::default()
+    };
+    let mut plain = Trainer::new(config.clone(), &data.train).unwrap();
+    let mut snapshots = Vec::new();
+    run(&mut plain, &data, &mut (), |trainer, _| {
+        snapshots.push(trainer.params.clone());
+        Ok(())
+    })
+    .unwrap();
+    let mut averaging = Trainer::new(
+        TrainConfig {
+            average_epochs: 3,
+            ..config
+        },
+        &data.train,
+    )
+    .unwrap();
+    let summary = run(&mut averaging, &data, &mut (), |_, _| Ok(())).unwrap();
+
+    assert_eq!(
+        averaging.params, plain.params,
+        "averaging changed the training"
+    );
+    let averaged: Vec<usize> = summary.reports.iter().map(|r| r.averaged_epochs).collect();
+    assert_eq!(averaged, [0, 1, 2, 3]);
+    let last_three = &snapshots[1..];
+    for (l, layer) in summary.model.params.layers.iter().enumerate() {
+        let mean = |value: &dyn Fn(&mnist_mlp::Params) -> f32| {
+            last_three.iter().map(|p| value(p) as f64).sum::<f64>() / 3.0
+        };
+        for ((i, j), &got) in layer.w.indexed_iter() {
+            let want = mean(&|p| p.layers[l].w[[i, j]]);
+            assert!(
+                (got as f64 - want).abs() < 1e-6,
+                "layer {l} w[{i}, {j}]: {got} against {want}"
+            );
+        }
+        for (i, &got) in layer.b.indexed_iter() {
+            let want = mean(&|p| p.layers[l].b[i]);
+            assert!(
+                (got as f64 - want).abs() < 1e-6,
+                "layer {l} b[{i}]: {got} against {want}"
+            );
+        }
+    }
+    assert_ne!(
+        summary.model.params, plain.params,
+        "the mean is the last epoch's weights"
+    );
+    // The last epoch's test figure is the average's: the plain trainer
+    // given the averaged weights scores the same.
+    plain.params = summary.model.params.clone();
+    assert_eq!(
+        plain.evaluate(&data.test).accuracy(),
+        summary.last().test_acc
+    );
 }
 
 #[test]

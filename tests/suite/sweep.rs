@@ -489,6 +489,7 @@ fn family_titles_leave_the_varied_setting_out_of_the_fixed_ones() {
         diverged: false,
         output_saturation: 0.0,
         weight_norms: vec![1.0, 1.0],
+        averaged_epochs: 0,
     };
     let runs = grid.runs().unwrap();
     let finished: Vec<Finished> = runs

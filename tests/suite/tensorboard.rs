@@ -428,6 +428,7 @@ fn report(epoch: usize) -> EpochReport {
         diverged: false,
         output_saturation: 0.0,
         weight_norms: vec![3.0],
+        averaged_epochs: 0,
     }
 }
 
