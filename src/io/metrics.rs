@@ -156,13 +156,8 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochReport>> {
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false),
             output_saturation: number("output_saturation", false)?,
-            averaged_epochs: number("averaged_epochs", false).map(|n| {
-                if n.is_nan() {
-                    0
-                } else {
-                    n as usize
-                }
-            })?,
+            // Absent (NaN) casts to 0: figures of the weights themselves.
+            averaged_epochs: number("averaged_epochs", false)? as usize,
             weight_norms: value
                 .get("weight_norms")
                 .and_then(|v| v.as_array())

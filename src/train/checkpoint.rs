@@ -63,13 +63,13 @@ fn params_tensors(prefix: &str, params: &Params) -> Vec<NamedTensor> {
     tensors
 }
 
-/// The weights `params_tensors(prefix, _)` saved, shaped like `like`.
+/// The weights `params_tensors(prefix, _)` saved, for layer widths `sizes`.
 fn take_params(
     resumable: &mut Resumable,
     prefix: &str,
-    like: &Params,
+    sizes: &[usize],
 ) -> std::result::Result<Params, String> {
-    let mut params = like.clone();
+    let mut params = Params::zeros(sizes);
     for (l, layer) in params.layers.iter_mut().enumerate() {
         let name = |part: &str| format!("{prefix}.layers.{l}.{part}");
         let w = resumable.take(&name("weight"), layer.w.shape())?;
@@ -85,7 +85,6 @@ fn take_params(
             .expect("contiguous")
             .copy_from_slice(&b);
     }
-    params.realign();
     Ok(params)
 }
 
@@ -184,20 +183,21 @@ pub fn restore(trainer: &mut Trainer, mut resumable: Resumable, path: &Path) -> 
             }
         }
     }
+    let sizes = trainer.params.sizes();
     trainer.best = match state.best {
         None => None,
         Some(best) => Some(Best {
             epoch: best.epoch,
             val_acc: best.val_acc,
             test_acc: best.test_acc,
-            params: take_params(&mut resumable, "best", &trainer.params).map_err(bad)?,
+            params: take_params(&mut resumable, "best", &sizes).map_err(bad)?,
         }),
     };
     trainer.average = match state.average_epochs {
         None => None,
         Some(epochs) => Some(Average {
             epochs,
-            params: take_params(&mut resumable, "average", &trainer.params).map_err(bad)?,
+            params: take_params(&mut resumable, "average", &sizes).map_err(bad)?,
         }),
     };
     let word_pos: u128 = state.rng_word_pos.parse().map_err(|_| {

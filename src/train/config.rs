@@ -369,15 +369,6 @@ impl TrainConfig {
             (0.5..=14.0).contains(&self.augment_elastic_sigma),
             "from 0.5 to 14 pixels",
         )?;
-        if self.average_epochs > MAX_EPOCHS {
-            return bad(
-                "average-epochs",
-                format!(
-                    "must be from 0 to {MAX_EPOCHS}, got {}",
-                    self.average_epochs
-                ),
-            );
-        }
         if self.early_stop > 0 && self.validation == 0 {
             return bad(
                 "early-stop",
