@@ -4,14 +4,17 @@
 //! tutorial network's forward FLOPs. OpenBLAS can compute it as written,
 //! into a (B, H) block, or as its transpose w·xᵀ into an (H, B) block; the
 //! two calls pack different operands, and which is faster depends on the
-//! kernels: on SkylakeX and Cooperlake kernels OpenBLAS 0.3.21 sends
-//! products this small down an unpacked "small matrix" path where the
-//! transposed call ran at 125 GFLOP/s against 76 (H=30, B=20, one core of
-//! a Xeon), while on Haswell and Zen kernels the direct call is as fast or
-//! faster at every training shape measured (`mnist-mlp bench` prints both
-//! forms' rates at the step's shapes).
+//! kernels and the shape: on SkylakeX and Cooperlake kernels OpenBLAS
+//! 0.3.21 sends products this small down an unpacked "small matrix" path
+//! where, on one core of an Intel Xeon, the transposed call of a slice
+//! (B, 392)·(392, H) ran 5 to 25% faster once the block it writes, B·H, held
+//! 1 500 floats or more (H=90 at batch 20: 72 against 61 GFLOP/s), and the
+//! direct call 10 to 20% faster below that (H=30 at batch 20: 116 against
+//! 104); on Haswell and Zen kernels the two are level within a few percent
+//! at every training shape measured (`mnist-mlp bench` prints both forms'
+//! rates at the step's shapes).
 //!
-//! The choice is a table keyed by the kernels' name, not a timing: the two
+//! The choice is a table keyed by the kernels' name and the block's size, not a timing: the two
 //! calls may round differently, and a choice made by the clock could make
 //! two runs of the same command differ. It is made once per team, never per
 //! batch, and never depends on the thread count.
@@ -20,6 +23,12 @@ use std::fmt;
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
+
+/// The output block (batch × hidden units) from which the transposed form
+/// beats the direct one on AVX-512 kernels: between 1 200 (direct faster
+/// at H=60, B=20 and H=100, B=10) and 1 440 (transposed faster at H=45,
+/// B=32), level at 1 500.
+const TRANSPOSED_FROM_BLOCK: usize = 1_500;
 
 /// How the product C = A·Bᵀ is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -34,10 +43,15 @@ pub enum Form {
 
 impl Form {
     /// The form of the input layer's forward product for the kernels
-    /// OpenBLAS runs (`blas::core_name`).
-    pub fn input_forward_for(kernels: &str) -> Form {
+    /// OpenBLAS runs (`blas::core_name`), at batch `batch_size` with
+    /// `hidden` units.
+    pub fn input_forward_for(kernels: &str, batch_size: usize, hidden: usize) -> Form {
         match kernels {
-            "SkylakeX" | "Cooperlake" | "SapphireRapids" => Form::Transposed,
+            "SkylakeX" | "Cooperlake" | "SapphireRapids"
+                if batch_size * hidden >= TRANSPOSED_FROM_BLOCK =>
+            {
+                Form::Transposed
+            }
             _ => Form::Direct,
         }
     }

@@ -1,6 +1,6 @@
 //! The two forms of the input layer's forward product (x·wᵀ into (B, H), or
 //! w·xᵀ into (H, B)): both right, each thread-invariant, the choice fixed
-//! by the kernels' name so that a run is reproducible.
+//! by the kernels' name and the shape so that a run is reproducible.
 
 use crate::common;
 
@@ -102,12 +102,29 @@ fn the_forms_train_alike() {
 }
 
 #[test]
-fn the_form_is_a_function_of_the_kernels() {
-    assert_eq!(Form::input_forward_for("SkylakeX"), Form::Transposed);
-    assert_eq!(Form::input_forward_for("Cooperlake"), Form::Transposed);
-    assert_eq!(Form::input_forward_for("Haswell"), Form::Direct);
-    assert_eq!(Form::input_forward_for("Zen"), Form::Direct);
+fn the_form_is_a_function_of_the_kernels_and_the_block() {
+    // AVX-512 kernels: direct for the tutorial's small blocks, transposed
+    // from a block of 1 500 floats.
+    for kernels in ["SkylakeX", "Cooperlake", "SapphireRapids"] {
+        assert_eq!(Form::input_forward_for(kernels, 20, 30), Form::Direct);
+        assert_eq!(Form::input_forward_for(kernels, 20, 74), Form::Direct);
+        assert_eq!(Form::input_forward_for(kernels, 20, 75), Form::Transposed);
+        assert_eq!(Form::input_forward_for(kernels, 128, 1000), Form::Transposed);
+    }
+    for kernels in ["Haswell", "Zen"] {
+        assert_eq!(Form::input_forward_for(kernels, 20, 30), Form::Direct);
+        assert_eq!(Form::input_forward_for(kernels, 128, 1000), Form::Direct);
+    }
     let data = synthetic_mnist(40, 10);
-    let trainer = Trainer::new(TrainConfig::default(), &data.train).unwrap();
-    assert_eq!(trainer.input_form(), Form::input_forward_for(&core_name()));
+    for hidden in [30, 90] {
+        let config = TrainConfig {
+            hidden: Hidden(vec![hidden]),
+            ..TrainConfig::default()
+        };
+        let trainer = Trainer::new(config, &data.train).unwrap();
+        assert_eq!(
+            trainer.input_form(),
+            Form::input_forward_for(&core_name(), 20, hidden)
+        );
+    }
 }
