@@ -13,6 +13,11 @@
 //!   the batch, computes each slice's partial input products x_s·w_sᵀ and,
 //!   after the barrier, sums every slice's partial in slice order. Its
 //!   update is column-sliced too (w_s −= lr·dzᵀ·x_s), so x is never shared.
+//!   For the length of a pass each thread holds its columns of w, and of
+//!   their optimiser state, in a block of its own (`InputBlock`): cut out
+//!   of the row-major w in place, every row of one thread's columns would
+//!   sit next to a row of another's, and the cores' prefetchers would pull
+//!   each other's lines back and forth.
 //! - a wide hidden layer, by output units (rows of w). Forward, each slice
 //!   writes its block of outputs (B, rows_s) and every thread copies all
 //!   blocks after a barrier; backward, each slice writes its partial
@@ -167,8 +172,61 @@ struct Copies {
     state: OptimState,
 }
 
+/// A thread's columns of the input layer's weights and of their optimiser
+/// state during a pass, rows contiguous, starting on a cache line. Storage
+/// for all 784 columns, so that it holds whatever run of slices the thread
+/// owns at any thread count.
+struct InputBlock {
+    w: Array2<f32>,
+    state: Vec<Array2<f32>>,
+}
+
+impl InputBlock {
+    fn new(outputs: usize, inputs: usize, state_tensors: usize) -> Self {
+        Self {
+            w: aligned::zeros((outputs, inputs)),
+            state: (0..state_tensors)
+                .map(|_| aligned::zeros((outputs, inputs)))
+                .collect(),
+        }
+    }
+
+    /// Views of the first `columns` columns' worth of each tensor, shaped
+    /// (outputs, columns) with rows `columns` apart.
+    fn views(&mut self, columns: usize) -> (ArrayViewMut2<'_, f32>, Vec<ArrayViewMut2<'_, f32>>) {
+        fn packed(t: &mut Array2<f32>, columns: usize) -> ArrayViewMut2<'_, f32> {
+            let rows = t.nrows();
+            let flat = t.as_slice_mut().expect("a block is contiguous");
+            ArrayViewMut2::from_shape((rows, columns), &mut flat[..rows * columns])
+                .expect("rows × columns fit the block")
+        }
+        let w = packed(&mut self.w, columns);
+        let state = self.state.iter_mut().map(|t| packed(t, columns)).collect();
+        (w, state)
+    }
+
+    /// Copies `columns` of w and its state in.
+    fn load(&mut self, w: &Array2<f32>, state: &[Array2<f32>], columns: Range<usize>) {
+        let (mut mine, mut my_state) = self.views(columns.len());
+        mine.assign(&w.slice(s![.., columns.clone()]));
+        for (m, s) in my_state.iter_mut().zip(state) {
+            m.assign(&s.slice(s![.., columns.clone()]));
+        }
+    }
+
+    /// Copies them back out to `columns` of w and its state.
+    fn store(&mut self, w: &mut Array2<f32>, state: &mut [Array2<f32>], columns: Range<usize>) {
+        let (mine, my_state) = self.views(columns.len());
+        w.slice_mut(s![.., columns.clone()]).assign(&mine);
+        for (s, m) in state.iter_mut().zip(&my_state) {
+            s.slice_mut(s![.., columns.clone()]).assign(m);
+        }
+    }
+}
+
 /// One thread's buffers.
 struct Crew {
+    input: InputBlock,
     ws: Workspace,
     /// Per layer, the gradient of the widest block this thread steps at a
     /// time; empty when the optimiser needs no gradient.
@@ -337,8 +395,10 @@ impl Team {
             Split::Units => Layer::zeros(sizes[l], plan.widest()),
             Split::Whole => Layer::zeros(sizes[l], sizes[l + 1]),
         };
+        let k = optimizer.state_tensors();
         let crews = (0..threads)
             .map(|_| Crew {
+                input: InputBlock::new(sizes[1], sizes[0], k),
                 ws: Workspace::new(batch_size, sizes, dropout),
                 grads: if optimizer.needs_gradient() {
                     plans
@@ -352,7 +412,6 @@ impl Team {
                 scratch: augment.map_or_else(Scratch::default, |a| Scratch::new(batch_size, a)),
             })
             .collect();
-        let k = optimizer.state_tensors();
         let copy_of = |l: usize, plan: &Plan| {
             let (w, b) = match plan.split {
                 Split::Whole => ((sizes[l + 1], sizes[l]), sizes[l + 1]),
@@ -498,10 +557,35 @@ impl Team {
         // Slices first(t)..first(t + 1) belong to thread t of `active`.
         let first = move |t: usize| t * slices / active;
         let runs: Vec<Range<usize>> = (0..active).map(|t| first(t)..first(t + 1)).collect();
+        let bounds = &self.plans[0].bounds;
+        let columns: Vec<Range<usize>> = runs
+            .iter()
+            .map(|r| bounds[r.start]..bounds[r.end])
+            .collect();
+        let (blocks, crews): (Vec<_>, Vec<_>) = self
+            .crews
+            .iter_mut()
+            .map(|crew| {
+                (
+                    &mut crew.input,
+                    (&mut crew.ws, &mut crew.grads, &mut crew.scratch),
+                )
+            })
+            .unzip();
+        let (input_w, input_state) = (&params.layers[0].w, &state.layers[0].w);
+        let inputs = blocks
+            .into_iter()
+            .zip(&columns)
+            .map(|(block, columns)| {
+                block.load(input_w, input_state, columns.clone());
+                block.views(columns.len())
+            })
+            .collect();
         let mut parts = share_out(
             &self.plans,
             &mut self.copies[..active - 1],
             &runs,
+            inputs,
             params,
             state,
         );
@@ -514,50 +598,64 @@ impl Team {
             redrawn: &self.redrawn,
             barrier: &self.barriers[active - 1],
         };
-        let mut members =
-            self.crews
-                .iter_mut()
-                .zip(runs)
-                .enumerate()
-                .map(|(index, (crew, slices))| Member {
-                    index,
-                    slices,
-                    parts: parts.next().expect("a part per thread"),
-                    ws: &mut crew.ws,
-                    grads: &mut crew.grads,
-                    scratch: &mut crew.scratch,
-                });
+        let mut members = crews.into_iter().zip(runs).enumerate().map(
+            |(index, ((ws, grads, scratch), slices))| Member {
+                index,
+                slices,
+                parts: parts.next().expect("a part per thread"),
+                ws,
+                grads,
+                scratch,
+            },
+        );
         let leader = members.next().expect("at least one thread");
-        let _flush = flush_subnormals();
+        let flush = flush_subnormals();
         // One thread needs no scope (whose setup allocates).
         if active == 1 {
-            return leader.run(&shared, total, observer);
-        }
-        let cores = Cores::default();
-        let _leader_pinned = cores.pin_here();
-        std::thread::scope(|scope| {
-            let helpers: Vec<_> = members
-                .take(active - 1)
-                .map(|member| {
-                    let (shared, cores) = (&shared, &cores);
-                    let mut helper = observer.helper(member.index);
-                    let index = member.index;
-                    let thread = scope.spawn(move || {
-                        let _pinned = cores.pin_here();
-                        let _flush = flush_subnormals();
-                        member.run(shared, &mut Score::default(), &mut helper);
-                        helper
-                    });
-                    (index, thread)
-                })
-                .collect();
             leader.run(&shared, total, observer);
-            for (index, thread) in helpers {
-                let helper = thread.join().expect("no training thread panics");
-                observer.join(index, helper);
-            }
-        })
+        } else {
+            run_together(leader, members, &shared, total, observer);
+        }
+        drop(flush);
+        for (crew, columns) in self.crews.iter_mut().zip(columns) {
+            crew.input
+                .store(&mut params.layers[0].w, &mut state.layers[0].w, columns);
+        }
     }
+}
+
+/// Runs `leader` on the caller's thread and the other `members` on
+/// threads of their own, each pinned to a core.
+fn run_together<'a>(
+    leader: Member<'a>,
+    members: impl Iterator<Item = Member<'a>>,
+    shared: &Shared,
+    total: &mut Score,
+    observer: &mut impl Observer,
+) {
+    let cores = Cores::default();
+    let _leader_pinned = cores.pin_here();
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = members
+            .map(|member| {
+                let cores = &cores;
+                let mut helper = observer.helper(member.index);
+                let index = member.index;
+                let thread = scope.spawn(move || {
+                    let _pinned = cores.pin_here();
+                    let _flush = flush_subnormals();
+                    member.run(shared, &mut Score::default(), &mut helper);
+                    helper
+                });
+                (index, thread)
+            })
+            .collect();
+        leader.run(shared, total, observer);
+        for (index, thread) in helpers {
+            let helper = thread.join().expect("no training thread panics");
+            observer.join(index, helper);
+        }
+    })
 }
 
 /// Each thread's parts of every layer, for threads owning the slices
@@ -567,9 +665,11 @@ fn share_out<'a>(
     plans: &[Plan],
     copies: &'a mut [Copies],
     runs: &[Range<usize>],
+    inputs: Vec<(ArrayViewMut2<'a, f32>, Vec<ArrayViewMut2<'a, f32>>)>,
     params: &'a mut Params,
     state: &'a mut OptimState,
 ) -> std::vec::IntoIter<Vec<Part<'a>>> {
+    let mut inputs = inputs.into_iter();
     let mut per_thread: Vec<Vec<Part<'a>>> = runs
         .iter()
         .map(|_| Vec::with_capacity(plans.len()))
@@ -609,18 +709,18 @@ fn share_out<'a>(
                 }
             }
             Split::Inputs => {
-                let mut w_states = cut_all(w_state, Axis(1), &widths);
+                // Its weights are in the threads' blocks for the pass.
                 let biases = std::iter::once((b, b_state)).chain(
                     layer_copies
                         .into_iter()
                         .map(|(copy, copy_state)| (&mut copy.b, &mut copy_state.b)),
                 );
-                let ws = cut(w.view_mut(), Axis(1), &widths);
-                for ((parts, w), (b, b_state)) in per_thread.iter_mut().zip(ws).zip(biases) {
+                for (parts, (b, b_state)) in per_thread.iter_mut().zip(biases) {
+                    let (w, w_state) = inputs.next().expect("an input block per thread");
                     parts.push(Part {
                         w,
                         b: b.view_mut(),
-                        w_state: next_blocks(&mut w_states),
+                        w_state,
                         b_state: b_state.iter_mut().map(|s| s.view_mut()).collect(),
                     });
                 }
