@@ -341,9 +341,11 @@ pub fn team_floats(
     } else {
         0
     };
+    // Each thread's block of the input layer: its weights and their state.
+    let input_block = (1 + optimizer.state_tensors() as u128) * (sizes[0] * sizes[1]) as u128;
     // Copies, grads and exchange buffers are bounded by the weights and a
     // few batch-wide blocks per layer.
-    t * (per_thread + grads + weights) + 4 * b * widths * slice_count(threads) as u128
+    t * (per_thread + grads + weights + input_block) + 4 * b * widths * slice_count(threads) as u128
 }
 
 impl Team {

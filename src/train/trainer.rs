@@ -265,11 +265,7 @@ impl Trainer {
             team: team_for(
                 &config,
                 most,
-                Form::input_forward_for(
-                    &crate::blas::core_name(),
-                    config.batch_size,
-                    sizes[1],
-                ),
+                Form::input_forward_for(&crate::blas::core_name(), config.batch_size, sizes[1]),
             ),
             total_epochs: config.epochs,
             config,

@@ -109,7 +109,10 @@ fn the_form_is_a_function_of_the_kernels_and_the_block() {
         assert_eq!(Form::input_forward_for(kernels, 20, 30), Form::Direct);
         assert_eq!(Form::input_forward_for(kernels, 20, 74), Form::Direct);
         assert_eq!(Form::input_forward_for(kernels, 20, 75), Form::Transposed);
-        assert_eq!(Form::input_forward_for(kernels, 128, 1000), Form::Transposed);
+        assert_eq!(
+            Form::input_forward_for(kernels, 128, 1000),
+            Form::Transposed
+        );
     }
     for kernels in ["Haswell", "Zen"] {
         assert_eq!(Form::input_forward_for(kernels, 20, 30), Form::Direct);
