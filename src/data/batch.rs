@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use ndarray::{s, ArrayViewMut2};
+
 use crate::data::dataset::{Dataset, CLASSES, PIXELS};
 use crate::nn::workspace::Workspace;
 
@@ -77,20 +79,33 @@ pub fn gather<I>(ws: &mut Workspace, data: &Dataset, indices: I, normalisation: 
 where
     I: ExactSizeIterator<Item = usize> + Clone,
 {
-    gather_columns(ws, data, indices, 0..PIXELS, normalisation, None, 0.0);
+    let n = indices.len();
+    // Out of ws for the call, which writes the targets there too.
+    let mut x = std::mem::take(&mut ws.x);
+    gather_columns(
+        ws,
+        data,
+        indices,
+        std::iter::once((0..PIXELS, x.slice_mut(s![..n, ..]))),
+        normalisation,
+        None,
+        0.0,
+    );
+    ws.x = x;
 }
 
-/// `gather`, writing only the pixel columns `columns` of x (a training
-/// thread fills only the columns of its slices). With `redrawn`, the
+/// `gather`, writing the pixel columns of each of `blocks` (the columns,
+/// and a (rows, columns) block for them) rather than all of x: a training
+/// thread fills only the blocks of its slices. With `redrawn`, the
 /// batch's images come from there (row-major, 784 bytes per image, in the
 /// order of `indices`) instead of the dataset: the augmented batch. A
 /// per-batch standardisation is still that of the whole batch. The
 /// targets are smoothed by `label_smoothing` ε (0 for one-hot).
-pub fn gather_columns<I>(
+pub fn gather_columns<'x, I>(
     ws: &mut Workspace,
     data: &Dataset,
     indices: I,
-    columns: Range<usize>,
+    blocks: impl Iterator<Item = (Range<usize>, ArrayViewMut2<'x, f32>)>,
     normalisation: Normalisation,
     redrawn: Option<&[u8]>,
     label_smoothing: f32,
@@ -107,11 +122,19 @@ pub fn gather_columns<I>(
     let (scale, offset) =
         normalisation.scale_offset(indices.clone().enumerate().map(|(row, i)| image(row, i)));
 
-    let x = ws.x.as_slice_mut().expect("workspace x is contiguous");
-    for (row, (x_row, i)) in x.chunks_exact_mut(PIXELS).zip(indices.clone()).enumerate() {
-        let pixels = &image(row, i)[columns.clone()];
-        for (out, &p) in x_row[columns.clone()].iter_mut().zip(pixels) {
-            *out = p as f32 * scale + offset;
+    for (columns, mut block) in blocks {
+        let width = columns.len();
+        // Plain slices, which the compiler vectorises.
+        let block = block.as_slice_mut().expect("a block is row-major");
+        for (row, (x_row, i)) in block
+            .chunks_exact_mut(width)
+            .zip(indices.clone())
+            .enumerate()
+        {
+            let pixels = &image(row, i)[columns.clone()];
+            for (out, &p) in x_row.iter_mut().zip(pixels) {
+                *out = p as f32 * scale + offset;
+            }
         }
     }
     let (others, true_digit) = smoothed_targets(label_smoothing);

@@ -227,6 +227,10 @@ impl InputBlock {
 /// One thread's buffers.
 struct Crew {
     input: InputBlock,
+    /// Row j: the batch's pixels of the thread's j-th slice, (rows,
+    /// columns) row-major from the row's start, on a cache line for the
+    /// reason the input block is.
+    pixels: Array2<f32>,
     ws: Workspace,
     /// Per layer, the gradient of the widest block this thread steps at a
     /// time; empty when the optimiser needs no gradient.
@@ -401,6 +405,7 @@ impl Team {
         let crews = (0..threads)
             .map(|_| Crew {
                 input: InputBlock::new(sizes[1], sizes[0], k),
+                pixels: aligned::zeros((slices, pixel_block_floats(batch_size, &plans[0]))),
                 ws: Workspace::new(batch_size, sizes, dropout),
                 grads: if optimizer.needs_gradient() {
                     plans
@@ -570,7 +575,12 @@ impl Team {
             .map(|crew| {
                 (
                     &mut crew.input,
-                    (&mut crew.ws, &mut crew.grads, &mut crew.scratch),
+                    (
+                        &mut crew.pixels,
+                        &mut crew.ws,
+                        &mut crew.grads,
+                        &mut crew.scratch,
+                    ),
                 )
             })
             .unzip();
@@ -601,10 +611,11 @@ impl Team {
             barrier: &self.barriers[active - 1],
         };
         let mut members = crews.into_iter().zip(runs).enumerate().map(
-            |(index, ((ws, grads, scratch), slices))| Member {
+            |(index, ((pixels, ws, grads, scratch), slices))| Member {
                 index,
                 slices,
                 parts: parts.next().expect("a part per thread"),
+                pixels,
                 ws,
                 grads,
                 scratch,
@@ -863,6 +874,7 @@ struct Member<'a> {
     index: usize,
     slices: Range<usize>,
     parts: Vec<Part<'a>>,
+    pixels: &'a mut Array2<f32>,
     ws: &'a mut Workspace,
     grads: &'a mut [Layer],
     scratch: &'a mut Scratch,
@@ -908,6 +920,36 @@ fn redraw_batch<'s>(
     images
 }
 
+/// Floats a slice's block of pixels takes: its widest batch, to a whole
+/// number of cache lines.
+fn pixel_block_floats(batch_size: usize, input: &Plan) -> usize {
+    let per_line = aligned::CACHE_LINE / std::mem::size_of::<f32>();
+    (batch_size * input.widest()).div_ceil(per_line) * per_line
+}
+
+/// The (rows, columns) block at the start of `storage`.
+fn pixel_block(storage: &mut [f32], rows: usize, columns: usize) -> ArrayViewMut2<'_, f32> {
+    ArrayViewMut2::from_shape((rows, columns), &mut storage[..rows * columns])
+        .expect("a batch of a slice's columns fits its block")
+}
+
+/// The batch's pixels of `slice`, one of the thread's `slices`.
+fn slice_pixels<'p>(
+    pixels: &'p Array2<f32>,
+    rows: usize,
+    plan: &Plan,
+    slice: usize,
+    slices: &Range<usize>,
+) -> ArrayView2<'p, f32> {
+    let block = pixels.row(slice - slices.start);
+    let storage = block.to_slice().expect("rows are contiguous");
+    ArrayView2::from_shape(
+        (rows, plan.range(slice).len()),
+        &storage[..rows * plan.range(slice).len()],
+    )
+    .expect("a batch of a slice's columns fits its block")
+}
+
 /// `out` = the sum of every slice's partial of this parity, added in slice
 /// order so that the rounding does not depend on which thread sums.
 fn sum_in_slice_order(out: &mut [f32], partials: &Exchange, parity: usize) {
@@ -947,7 +989,6 @@ impl Member<'_> {
     fn run(mut self, shared: &Shared, total: &mut Score, observer: &mut impl Observer) {
         let pass = shared.pass;
         let input = &shared.plans[0];
-        let columns = input.bounds[self.slices.start]..input.bounds[self.slices.end];
         let mut unreported = 0;
         for (i, (batch, next)) in batches_with_next(pass.order, pass.batch_size).enumerate() {
             let redrawn = match &pass.augment {
@@ -960,11 +1001,26 @@ impl Member<'_> {
                 ) as &[u8]),
                 None => None,
             };
+            let n = batch.len();
+            let blocks = self
+                .pixels
+                .rows_mut()
+                .into_iter()
+                .zip(self.slices.clone())
+                .map(|(block, slice)| {
+                    let columns = input.range(slice);
+                    let block = pixel_block(
+                        block.into_slice().expect("rows are contiguous"),
+                        n,
+                        columns.len(),
+                    );
+                    (columns, block)
+                });
             gather_columns(
                 self.ws,
                 pass.data,
                 batch.iter().copied(),
-                columns.clone(),
+                blocks,
                 pass.normalisation,
                 redrawn,
                 pass.label_smoothing,
@@ -1033,7 +1089,7 @@ impl Member<'_> {
         let n = self.ws.rows;
         let plan = &shared.plans[0];
         for slice in self.slices.clone() {
-            let x = self.ws.x.slice(s![..n, plan.range(slice)]);
+            let x = slice_pixels(self.pixels, n, plan, slice, &self.slices);
             let w = self.parts[0]
                 .w
                 .slice(s![.., plan.range_within(slice, &self.slices)]);
@@ -1211,7 +1267,7 @@ impl Member<'_> {
         let dz = self.ws.hidden[0].dz.slice(s![..n, ..]);
         for slice in self.slices.clone() {
             let columns = plan.range_within(slice, &self.slices);
-            let x = self.ws.x.slice(s![..n, plan.range(slice)]);
+            let x = slice_pixels(self.pixels, n, plan, slice, &self.slices);
             let w_state = states(
                 part.w_state
                     .iter_mut()

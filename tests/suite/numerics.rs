@@ -107,12 +107,13 @@ fn label_smoothing_targets_loss_and_deltas_match_hand_computed_values() {
     let data = synthetic(20, 8);
     let mut ws = Workspace::new(20, &[PIXELS, 4, 10], false);
     let rows = [3usize, 1, 4];
+    let mut x = ndarray::Array2::zeros((rows.len(), PIXELS));
     let mut gather_smoothed = |label_smoothing| {
         gather_columns(
             &mut ws,
             &data,
             rows.into_iter(),
-            0..PIXELS,
+            std::iter::once((0..PIXELS, x.view_mut())),
             Normalisation::PerBatch,
             None,
             label_smoothing,
