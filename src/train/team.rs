@@ -14,9 +14,10 @@
 //!   after the barrier, sums every slice's partial in slice order. Its
 //!   update is column-sliced too (w_s −= lr·dzᵀ·x_s), so x is never shared.
 //!   For the length of a pass each thread holds its columns of w, and of
-//!   their optimiser state, in a block of its own (`InputBlock`): cut out
-//!   of the row-major w in place, every row of one thread's columns would
-//!   sit next to a row of another's, and the cores' prefetchers would pull
+//!   their optimiser state, in a block of its own (`InputBlock`), and it
+//!   gathers its slices' pixels into blocks of its own: cut out of the
+//!   row-major w in place, every row of one thread's columns would sit
+//!   next to a row of another's, and the cores' prefetchers would pull
 //!   each other's lines back and forth.
 //! - a wide hidden layer, by output units (rows of w). Forward, each slice
 //!   writes its block of outputs (B, rows_s) and every thread copies all
