@@ -14,9 +14,9 @@
 //! at every training shape measured (`mnist-mlp bench` prints both forms'
 //! rates at the step's shapes).
 //!
-//! The choice is a table keyed by the kernels' name and the block's size, not a timing: the two
-//! calls may round differently, and a choice made by the clock could make
-//! two runs of the same command differ. It is made once per team, never per
+//! The choice is a table keyed by the kernels' name and the block's size,
+//! not a timing: the two calls may round differently, and a choice made by
+//! the clock could make two runs of the same command differ. It is made once per team, never per
 //! batch, and never depends on the thread count.
 
 use std::fmt;

@@ -942,13 +942,13 @@ fn slice_pixels<'p>(
     slice: usize,
     slices: &Range<usize>,
 ) -> ArrayView2<'p, f32> {
-    let block = pixels.row(slice - slices.start);
-    let storage = block.to_slice().expect("rows are contiguous");
-    ArrayView2::from_shape(
-        (rows, plan.range(slice).len()),
-        &storage[..rows * plan.range(slice).len()],
-    )
-    .expect("a batch of a slice's columns fits its block")
+    let columns = plan.range(slice).len();
+    let storage = pixels
+        .row(slice - slices.start)
+        .to_slice()
+        .expect("rows are contiguous");
+    ArrayView2::from_shape((rows, columns), &storage[..rows * columns])
+        .expect("a batch of a slice's columns fits its block")
 }
 
 /// `out` = the sum of every slice's partial of this parity, added in slice
