@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use ndarray::{s, ArrayViewMut2};
 
-use crate::data::dataset::{Dataset, CLASSES, PIXELS};
+use crate::data::dataset::{byte_sums, Dataset, CLASSES, PIXELS};
 use crate::nn::workspace::Workspace;
 
 /// How pixels become inputs.
@@ -29,16 +29,15 @@ pub enum Normalisation {
 }
 
 impl Normalisation {
-    /// `(scale, offset)` with x = p · scale + offset for the pixels of
-    /// `images`.
-    fn scale_offset<'a>(self, images: impl Iterator<Item = &'a [u8]>) -> (f32, f32) {
+    /// `(scale, offset)` with x = p · scale + offset for the images whose
+    /// `byte_sums` are `sums`.
+    fn scale_offset(self, sums: impl Iterator<Item = (u32, u32)>) -> (f32, f32) {
         match self {
             Normalisation::PerBatch => {
                 let (mut sum, mut sum_sq, mut count) = (0u64, 0u64, 0u64);
-                for image in images {
-                    let (s, sq) = byte_sums(image);
-                    sum += s;
-                    sum_sq += sq;
+                for (s, sq) in sums {
+                    sum += s as u64;
+                    sum_sq += sq as u64;
                     count += PIXELS as u64;
                 }
                 standardisation(sum, sum_sq, count)
@@ -60,9 +59,9 @@ pub fn fixed_scale_offset(mean: f32, std: f32) -> (f32, f32) {
 pub fn pixel_stats(data: &Dataset) -> (f32, f32) {
     let (mut sum, mut sum_sq) = (0u64, 0u64);
     for i in 0..data.len() {
-        let (s, sq) = byte_sums(data.image(i));
-        sum += s;
-        sum_sq += sq;
+        let (s, sq) = data.pixel_sums(i);
+        sum += s as u64;
+        sum_sq += sq as u64;
     }
     let count = (data.len() * PIXELS) as f64;
     let mean = sum as f64 / count;
@@ -120,7 +119,10 @@ pub fn gather_columns<'x, I>(
         None => data.image(i),
     };
     let (scale, offset) =
-        normalisation.scale_offset(indices.clone().enumerate().map(|(row, i)| image(row, i)));
+        normalisation.scale_offset(indices.clone().enumerate().map(|(row, i)| match redrawn {
+            Some(_) => byte_sums(image(row, i)),
+            None => data.pixel_sums(i),
+        }));
 
     for (columns, mut block) in blocks {
         let width = columns.len();
@@ -152,18 +154,6 @@ pub fn smoothed_targets(label_smoothing: f32) -> (f32, f32) {
     (others, 1.0 - label_smoothing + others)
 }
 
-/// Sum and sum of squares of one image's bytes. Plain u32 lanes so the
-/// compiler vectorises it (784 · 255² fits in u32).
-fn byte_sums(pixels: &[u8]) -> (u64, u64) {
-    let (mut s, mut sq) = (0u32, 0u32);
-    for &p in pixels {
-        let p = p as u32;
-        s += p;
-        sq += p * p;
-    }
-    (s as u64, sq as u64)
-}
-
 /// `(scale, offset)` with `x = p · scale + offset` standardised. A batch whose
 /// pixels are all equal (a blank image) has std 0: it maps to all zeros
 /// rather than NaN.
@@ -176,25 +166,33 @@ pub fn standardisation(sum: u64, sum_sq: u64, count: u64) -> (f32, f32) {
     (scale as f32, (-mean * scale) as f32)
 }
 
-/// Asks the CPU to start loading the images of the next batch. Shuffled
-/// images are scattered over 47 MB, so without this the first touch of each
-/// one stalls on memory; issued a batch ahead, the loads overlap the
-/// products of the current batch.
-pub fn prefetch(data: &Dataset, indices: &[usize]) {
+/// Asks the CPU to start loading the pixels `columns` of the images of
+/// the next batch. Shuffled images are scattered over 47 MB, so without
+/// this the first touch of each one stalls on memory; issued a batch
+/// ahead, the loads overlap the products of the current batch. A core
+/// keeps only so many lines in flight, so the prefetches themselves wait
+/// for memory: each thread asks for its own columns only.
+pub fn prefetch(data: &Dataset, indices: &[usize], columns: Range<usize>) {
     #[cfg(target_arch = "x86_64")]
     for &i in indices {
-        for line in data.image(i).chunks(64) {
+        let pixels = &data.image(i)[columns.clone()];
+        // A byte every 64 touches each line once; the last byte, the line
+        // the steps may have stepped over.
+        let every_line = (0..pixels.len())
+            .step_by(64)
+            .chain(pixels.len().checked_sub(1));
+        for at in every_line {
             // SAFETY: a prefetch is a hint; the address is inside a live slice.
             unsafe {
                 std::arch::x86_64::_mm_prefetch(
-                    line.as_ptr() as *const i8,
+                    pixels[at..].as_ptr() as *const i8,
                     std::arch::x86_64::_MM_HINT_T0,
                 )
             };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (data, indices);
+    let _ = (data, indices, columns);
 }
 
 /// The batches of `order`, each with the one after it (to prefetch).

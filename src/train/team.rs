@@ -990,6 +990,7 @@ impl Member<'_> {
     fn run(mut self, shared: &Shared, total: &mut Score, observer: &mut impl Observer) {
         let pass = shared.pass;
         let input = &shared.plans[0];
+        let my_columns = input.bounds[self.slices.start]..input.bounds[self.slices.end];
         let mut unreported = 0;
         for (i, (batch, next)) in batches_with_next(pass.order, pass.batch_size).enumerate() {
             let redrawn = match &pass.augment {
@@ -1027,7 +1028,7 @@ impl Member<'_> {
                 pass.label_smoothing,
             );
             if let Some(next) = next {
-                prefetch(pass.data, next);
+                prefetch(pass.data, next, my_columns.clone());
             }
             observer.lap(Phase::Gather);
             let batch_score = self.step(shared, i, observer);

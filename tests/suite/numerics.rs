@@ -258,6 +258,31 @@ fn standardised_batch_has_mean_zero_and_std_one() {
     );
 }
 
+/// Standardisation adds each image's pixel sums kept beside the images:
+/// every way of cutting a set must keep them in step with its pixels.
+#[test]
+fn pixel_sums_follow_their_images_through_every_split() {
+    let sums_of = |pixels: &[u8]| {
+        let sum = pixels.iter().map(|&p| p as u32).sum::<u32>();
+        let sum_sq = pixels.iter().map(|&p| p as u32 * p as u32).sum::<u32>();
+        (sum, sum_sq)
+    };
+    let holds = |data: &Dataset| {
+        assert!(!data.is_empty());
+        (0..data.len()).all(|i| data.pixel_sums(i) == sums_of(data.image(i)))
+    };
+    let mnist = synthetic_mnist(30, 5);
+    let held = mnist.holding_out(7);
+    assert!(holds(&held.train) && holds(held.validation.as_ref().unwrap()));
+    let mut moved = mnist.clone();
+    moved.hold_out(9);
+    assert!(holds(&moved.train) && holds(moved.validation.as_ref().unwrap()));
+    let mut first = mnist.train.clone();
+    let rest = first.split_off(11);
+    assert!(holds(&first) && holds(&rest));
+    assert!(holds(&mnist.train.clone().truncated(4)));
+}
+
 #[test]
 fn blank_image_batch_standardises_to_zeros_not_nan() {
     for value in [0u8, 255] {
