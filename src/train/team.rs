@@ -238,6 +238,9 @@ struct Crew {
     grads: Vec<Layer>,
     /// The batch's redrawn images; empty without augmentation.
     scratch: Scratch,
+    /// The input layer's transposed partials summed, (H_1, B); empty for
+    /// the direct form.
+    partials_sum: Array2<f32>,
 }
 
 /// What one thread steps in one layer during a pass: its block of the
@@ -346,8 +349,10 @@ pub fn team_floats(
     } else {
         0
     };
-    // Each thread's block of the input layer: its weights and their state.
-    let input_block = (1 + optimizer.state_tensors() as u128) * (sizes[0] * sizes[1]) as u128;
+    // Each thread's block of the input layer, its weights and their
+    // state, and the sum of the layer's transposed partials.
+    let input_block = (1 + optimizer.state_tensors() as u128) * (sizes[0] * sizes[1]) as u128
+        + b * sizes[1] as u128;
     // Copies, grads and exchange buffers are bounded by the weights and a
     // few batch-wide blocks per layer.
     t * (per_thread + grads + weights + input_block) + 4 * b * widths * slice_count(threads) as u128
@@ -418,6 +423,10 @@ impl Team {
                     Vec::new()
                 },
                 scratch: augment.map_or_else(Scratch::default, |a| Scratch::new(batch_size, a)),
+                partials_sum: match input_form {
+                    Form::Direct => Array2::zeros((0, 0)),
+                    Form::Transposed => Array2::zeros((sizes[1], batch_size)),
+                },
             })
             .collect();
         let copy_of = |l: usize, plan: &Plan| {
@@ -578,6 +587,7 @@ impl Team {
                     &mut crew.input,
                     (
                         &mut crew.pixels,
+                        &mut crew.partials_sum,
                         &mut crew.ws,
                         &mut crew.grads,
                         &mut crew.scratch,
@@ -612,11 +622,12 @@ impl Team {
             barrier: &self.barriers[active - 1],
         };
         let mut members = crews.into_iter().zip(runs).enumerate().map(
-            |(index, ((pixels, ws, grads, scratch), slices))| Member {
+            |(index, ((pixels, partials_sum, ws, grads, scratch), slices))| Member {
                 index,
                 slices,
                 parts: parts.next().expect("a part per thread"),
                 pixels,
+                partials_sum,
                 ws,
                 grads,
                 scratch,
@@ -876,6 +887,7 @@ struct Member<'a> {
     slices: Range<usize>,
     parts: Vec<Part<'a>>,
     pixels: &'a mut Array2<f32>,
+    partials_sum: &'a mut Array2<f32>,
     ws: &'a mut Workspace,
     grads: &'a mut [Layer],
     scratch: &'a mut Scratch,
@@ -966,16 +978,42 @@ fn sum_in_slice_order(out: &mut [f32], partials: &Exchange, parity: usize) {
 }
 
 /// `out` (n, H) = the sum of every slice's transposed partial (H, B) of
-/// this parity, added in slice order as `sum_in_slice_order` does.
-fn sum_transposed_in_slice_order(mut out: ArrayViewMut2<f32>, partials: &Exchange, parity: usize) {
+/// this parity, added in slice order as `sum_in_slice_order` does. The
+/// partials are summed in their own layout into `sum` (H, B), along
+/// contiguous rows, and the sum transposed once: adding a transposed view
+/// in place walks one side a float per cache line.
+fn sum_transposed_in_slice_order(
+    out: ArrayViewMut2<f32>,
+    sum: &mut Array2<f32>,
+    partials: &Exchange,
+    parity: usize,
+) {
+    let len = sum.len();
+    sum_in_slice_order(flat_mut(sum, len), partials, parity);
     let n = out.nrows();
-    for (slice, partial) in partials.iter().enumerate() {
-        let partial = lock(&partial[parity]);
-        let partial_t = partial.slice(s![.., ..n]).reversed_axes();
-        if slice == 0 {
-            out.assign(&partial_t);
-        } else {
-            out += &partial_t;
+    transpose_into(out, sum.slice(s![.., ..n]));
+}
+
+/// `out` (n, h) = `src` (h, n) transposed, tile by tile, so that every
+/// cache line read or written is used whole.
+fn transpose_into(mut out: ArrayViewMut2<f32>, src: ArrayView2<f32>) {
+    const TILE: usize = 8;
+    let (n, h) = out.dim();
+    for u0 in (0..h).step_by(TILE) {
+        let units = u0..(u0 + TILE).min(h);
+        for r0 in (0..n).step_by(TILE) {
+            let rows = r0..(r0 + TILE).min(n);
+            let mut tile = [[0f32; TILE]; TILE];
+            for (tile_row, u) in tile.iter_mut().zip(units.clone()) {
+                let src_row = src.row(u).to_slice().expect("rows are contiguous");
+                tile_row[..rows.len()].copy_from_slice(&src_row[rows.clone()]);
+            }
+            for (j, r) in rows.clone().enumerate() {
+                let out_row = out.row_mut(r).into_slice().expect("rows are contiguous");
+                for (o, tile_row) in out_row[units.clone()].iter_mut().zip(&tile) {
+                    *o = tile_row[j];
+                }
+            }
         }
     }
 }
@@ -1109,9 +1147,12 @@ impl Member<'_> {
         let len = n * a.ncols();
         match shared.input_form {
             Form::Direct => sum_in_slice_order(flat_mut(a, len), &shared.forward[0], parity),
-            Form::Transposed => {
-                sum_transposed_in_slice_order(a.slice_mut(s![..n, ..]), &shared.forward[0], parity)
-            }
+            Form::Transposed => sum_transposed_in_slice_order(
+                a.slice_mut(s![..n, ..]),
+                self.partials_sum,
+                &shared.forward[0],
+                parity,
+            ),
         }
         let pass = shared.pass;
         finish_hidden(
