@@ -997,7 +997,7 @@ fn sum_transposed_in_slice_order(
 /// `out` (n, h) = `src` (h, n) transposed, tile by tile, so that every
 /// cache line read or written is used whole.
 fn transpose_into(mut out: ArrayViewMut2<f32>, src: ArrayView2<f32>) {
-    const TILE: usize = 8;
+    const TILE: usize = 16;
     let (n, h) = out.dim();
     for u0 in (0..h).step_by(TILE) {
         let units = u0..(u0 + TILE).min(h);
