@@ -16,8 +16,8 @@
 //!
 //! The choice is a table keyed by the kernels' name and the block's size,
 //! not a timing: the two calls may round differently, and a choice made by
-//! the clock could make two runs of the same command differ. It is made once per team, never per
-//! batch, and never depends on the thread count.
+//! the clock could make two runs of the same command differ. It is made
+//! once per team, never per batch, and never depends on the thread count.
 
 use std::fmt;
 

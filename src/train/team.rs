@@ -122,9 +122,14 @@ impl Plan {
         self.bounds[slice]..self.bounds[slice + 1]
     }
 
+    /// The columns or rows the run of slices `slices` covers.
+    fn span(&self, slices: &Range<usize>) -> Range<usize> {
+        self.bounds[slices.start]..self.bounds[slices.end]
+    }
+
     /// The range of `slice` within the run of slices `slices`.
     fn range_within(&self, slice: usize, slices: &Range<usize>) -> Range<usize> {
-        let first = self.bounds[slices.start];
+        let first = self.span(slices).start;
         self.bounds[slice] - first..self.bounds[slice + 1] - first
     }
 
@@ -574,11 +579,7 @@ impl Team {
         // Slices first(t)..first(t + 1) belong to thread t of `active`.
         let first = move |t: usize| t * slices / active;
         let runs: Vec<Range<usize>> = (0..active).map(|t| first(t)..first(t + 1)).collect();
-        let bounds = &self.plans[0].bounds;
-        let columns: Vec<Range<usize>> = runs
-            .iter()
-            .map(|r| bounds[r.start]..bounds[r.end])
-            .collect();
+        let columns: Vec<Range<usize>> = runs.iter().map(|r| self.plans[0].span(r)).collect();
         let (blocks, crews): (Vec<_>, Vec<_>) = self
             .crews
             .iter_mut()
@@ -705,10 +706,7 @@ fn share_out<'a>(
         .collect();
     for ((plan, layer), layer_state) in plans.iter().zip(&mut params.layers).zip(&mut state.layers)
     {
-        let widths: Vec<usize> = runs
-            .iter()
-            .map(|r| plan.bounds[r.end] - plan.bounds[r.start])
-            .collect();
+        let widths: Vec<usize> = runs.iter().map(|r| plan.span(r).len()).collect();
         // Every thread's copy of this layer, threads 1.. in order.
         let layer_copies: Vec<_> = copies
             .iter_mut()
@@ -1028,7 +1026,7 @@ impl Member<'_> {
     fn run(mut self, shared: &Shared, total: &mut Score, observer: &mut impl Observer) {
         let pass = shared.pass;
         let input = &shared.plans[0];
-        let my_columns = input.bounds[self.slices.start]..input.bounds[self.slices.end];
+        let my_columns = input.span(&self.slices);
         let mut unreported = 0;
         for (i, (batch, next)) in batches_with_next(pass.order, pass.batch_size).enumerate() {
             let redrawn = match &pass.augment {
